@@ -1,0 +1,16 @@
+"""cnnspec: a compiler for convolutional network architectures.
+
+    net = cnnspec.load("specs/lenet5.cnn")   # raises cnnspec.SpecError with diagnostics
+    net.summary()                            # the JSON object of `cnnspec summary --format json`
+    cnnspec.compile(net, "torch")            # Python source text
+    cnnspec.build(net, "numpy")              # a live model
+"""
+
+from __future__ import annotations
+
+from .api import build, compile, load, load_source
+from .diagnostics import Diagnostic, SpecError
+from .ir import Network, Node
+
+__all__ = ["load", "load_source", "compile", "build", "Network", "Node", "SpecError", "Diagnostic"]
+__version__ = "0.1.0"

@@ -1,0 +1,54 @@
+"""The public API: load, compile, build (design.md section 5)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .checker import check
+from .diagnostics import Diagnostic, Diagnostics, SpecError
+from .ir import Network
+from .parser import parse
+from .source import SourceFile
+
+TARGETS = ("numpy", "torch", "keras")
+
+
+def analyse(source: SourceFile) -> tuple[Network | None, list[Diagnostic]]:
+    """Parse and check; returns the network (None if it could not be built) and all diagnostics."""
+    spec, diags = parse(source)
+    if spec is None:
+        return None, diags.sorted()
+    try:
+        network = check(source, spec, diags)
+    except RecursionError:
+        diags.error("E003", source.start(), "the spec is nested too deeply to check")
+        network = None
+    return network, diags.sorted()
+
+
+def load_source(source: SourceFile) -> Network:
+    network, diagnostics = analyse(source)
+    if network is None or any(d.severity == "error" for d in diagnostics):
+        raise SpecError(source, [d for d in diagnostics])
+    return network
+
+
+def load(path_or_text: str | Path) -> Network:
+    """Load a spec from a path, or from spec text (anything containing a newline or 'input ')."""
+    text = str(path_or_text)
+    if isinstance(path_or_text, Path) or ("\n" not in text and Path(text).exists()):
+        return load_source(SourceFile.read(path_or_text))
+    return load_source(SourceFile("<string>", text))
+
+
+def compile(network: Network, target: str) -> str:  # noqa: A001 - the contract's name
+    from .backends import generate
+    return generate(network, target)
+
+
+def build(network: Network, target: str, weights=None, seed: int = 0, dtype: str = "float32"):
+    from .runtime import build_model
+    return build_model(network, target, weights=weights, seed=seed, dtype=dtype)
+
+
+__all__ = ["analyse", "load", "load_source", "compile", "build", "TARGETS", "Diagnostics"]

@@ -1,0 +1,196 @@
+"""Syntax tree -> IR. Collects every diagnostic of a file; never stops at the first."""
+
+from __future__ import annotations
+
+from . import syntax as S
+from .args import ArgReader, did_you_mean
+from .diagnostics import Diagnostics
+from .expectations import check_expectations
+from .freezing import apply_freeze_rules
+from .ir import Network, Node, freeze_attrs
+from .layers import COMMON_OPTIONS, KINDS, NODE_KIND, Resolved
+from .shapes import shape_text
+
+MAX_PARAMS = 10**12  # past this no framework could allocate the weights
+RESERVED = {"input"}
+
+
+class Checker:
+    def __init__(self, source, spec: S.Spec, diags: Diagnostics):
+        self.source = source
+        self.spec = spec
+        self.diags = diags
+        self.header: S.NetworkDecl | None = None
+        self.input: S.InputDecl | None = None
+        self.layers: list[S.Layer] = []
+        self.nodes: list[Node] = []
+        self.failed: set[str] = set()  # layers whose shape could not be computed
+
+    def run(self) -> Network | None:
+        self._sort_statements()
+        input_node = self._input_node()
+        if input_node is None:
+            return None
+        self.nodes.append(input_node)
+        names = self._names()
+        for layer, name in zip(self.layers, names):
+            self._add_layer(layer, name)
+        self._check_totals()
+        frozen = apply_freeze_rules(self._statements(S.FreezeRule), self.nodes, self.diags)
+        self.nodes = frozen
+        check_expectations(self._statements(S.Expect), self.nodes, self.failed, self.diags)
+        return self._network()
+
+    def _statements(self, kind) -> list:
+        return [s for s in self.spec.statements if isinstance(s, kind)]
+
+    def _sort_statements(self) -> None:
+        for stmt in self.spec.statements:
+            if isinstance(stmt, S.NetworkDecl):
+                self._once("header", stmt, "network")
+            elif isinstance(stmt, S.InputDecl):
+                self._once("input", stmt, "input")
+            elif isinstance(stmt, S.Layer):
+                if self.input is None:
+                    self.diags.error("E002", stmt.span, "a layer comes before the 'input' line",
+                                     "start the spec with e.g. 'input 28x28x1'")
+                self.layers.append(stmt)
+            elif isinstance(stmt, (S.StageDecl, S.ImportDecl, S.UseDecl)):
+                self.diags.error("E110", stmt.span, "stages, import and use are not supported yet")
+
+    def _once(self, attr: str, stmt, what: str) -> None:
+        if getattr(self, attr) is not None:
+            self.diags.error("E203", stmt.span, f"a second '{what}' line",
+                             f"a spec has one '{what}' line, at line {getattr(self, attr).span.line}")
+        else:
+            setattr(self, attr, stmt)
+
+    def _input_node(self) -> Node | None:
+        if self.input is None:
+            where = self.spec.statements[0].span if self.spec.statements else self.source.start()
+            self.diags.error("E002", where, "the spec has no 'input' line",
+                             "state the input shape, e.g. 'input 28x28x1' (height x width x channels)")
+            return None
+        shape = self._input_shape(self.input.value)
+        if shape is None:
+            return None
+        return Node("input", "input", freeze_attrs({}), (), (), shape, (), 0, self.input.span)
+
+    def _input_shape(self, value: S.Value):
+        r = ArgReader(self.diags, "input", [], (), set())
+        if value.kind == "int":
+            n = r.int_of(value, "input size")
+            return None if n is None else (n,)
+        if value.kind == "dims" and len(value.value) == 3 and None not in value.value:
+            dims = [r.in_range(value, d, "input size", 1) for d in value.value]
+            return None if None in dims else tuple(dims)
+        self.diags.error("E103", value.span, f"the input must be HxWxC or a flat size, not '{value.describe()}'",
+                         "e.g. 'input 28x28x1' for a grayscale image, 'input 224x224x3' for colour")
+        return None
+
+    def _names(self) -> list[str]:
+        """Explicit names (checked for duplicates) and stable automatic ones for the rest."""
+        seen: dict[str, S.Layer] = {}
+        for layer in self.layers:
+            if layer.name is None:
+                continue
+            if layer.name in RESERVED:
+                self.diags.error("E204", layer.name_span, f"'{layer.name}' is reserved", "choose another name")
+            elif layer.name in seen:
+                first = seen[layer.name].span.line
+                self.diags.error("E201", layer.name_span, f"duplicate layer name '{layer.name}'",
+                                 f"'{layer.name}' is already the name of the layer at line {first}")
+            else:
+                seen[layer.name] = layer
+        return self._auto_names(set(seen) | RESERVED)
+
+    def _auto_names(self, taken: set[str]) -> list[str]:
+        counters: dict[str, int] = {}
+        names = []
+        for layer in self.layers:
+            if layer.name is not None:
+                names.append(layer.name)
+                continue
+            kind = NODE_KIND.get(layer.kind, layer.kind)
+            while True:
+                counters[kind] = counters.get(kind, 0) + 1
+                candidate = f"{kind}_{counters[kind]}"
+                if candidate not in taken:
+                    break
+            taken.add(candidate)
+            names.append(candidate)
+        return names
+
+    def _add_layer(self, layer: S.Layer, name: str) -> None:
+        kind = KINDS.get(layer.kind)
+        if kind is None:
+            hint = did_you_mean(layer.kind, KINDS) or "layer kinds: " + ", ".join(sorted(KINDS))
+            self.diags.error("E101", layer.kind_span, f"unknown layer kind '{layer.kind}'", hint)
+            self.failed.add(name)
+            return
+        prev = self.nodes[-1]
+        if prev.name in self.failed:
+            self.failed.add(name)
+            return
+        resolved = self._resolve(kind, layer, prev.out_shape)
+        if resolved is None:
+            self.failed.add(name)
+            return
+        node = Node(name, NODE_KIND[layer.kind], freeze_attrs(resolved.attrs), (prev.name,),
+                    prev.out_shape, resolved.out_shape, resolved.weights, resolved.macs, layer.span)
+        self._check_params(node)
+        self.nodes.append(node)
+
+    def _resolve(self, kind, layer: S.Layer, in_shape) -> Resolved | None:
+        r = ArgReader(self.diags, layer.kind, layer.args, layer.options, kind.options | COMMON_OPTIONS)
+        if layer.activation is not None and not kind.fused_activation:
+            r.error("E103", layer.activation, f"{layer.kind} takes no '-> activation'",
+                    "add the activation as a layer of its own on the next line")
+        resolved = kind.resolve(r, layer, in_shape)
+        r.finish()
+        if resolved is not None:
+            self._check_stated(r, layer, resolved)
+        return resolved
+
+    def _check_stated(self, r: ArgReader, layer: S.Layer, resolved: Resolved) -> bool:
+        stated = r.value("out")
+        if stated is None:
+            return True
+        shape = resolved.out_shape
+        want = stated.value if stated.kind == "dims" else (stated.value,) if stated.kind == "int" else None
+        if want is None or None in want:
+            r.error("E103", stated, f"out= must be a shape such as 26x26x6, not '{stated.describe()}'")
+            return False
+        if tuple(want) != tuple(shape[: len(want)]) or len(want) not in (len(shape), 2):
+            r.error("E308", stated, f"{layer.kind} gives {shape_text(shape)}, but out= states "
+                    f"{stated.describe()}", "out = (N - F + 2P)/S + 1 per axis; check kernel, "
+                    "padding and stride")
+            return False
+        return True
+
+    def _check_params(self, node: Node) -> None:
+        if node.params > MAX_PARAMS:
+            self.diags.error("E309", node.span, f"layer '{node.name}' would have {node.params:,} "
+                             "parameters", f"more than {MAX_PARAMS:,}; no framework could hold it")
+
+    def _check_totals(self) -> None:
+        total = sum(n.params for n in self.nodes)
+        if total > MAX_PARAMS and not any(d.code == "E309" for d in self.diags.items):
+            self.diags.error("E309", self.nodes[-1].span, f"the network has {total:,} parameters",
+                             f"more than {MAX_PARAMS:,}; no framework could hold it")
+
+    def _network(self) -> Network:
+        header = self.header
+        name = header.name if header else _default_name(self.source.name)
+        return Network(name, header.description if header else "", self.nodes[0].out_shape,
+                       tuple(self.nodes), self.source, tuple(self.diags.sorted()))
+
+
+def _default_name(file: str) -> str:
+    stem = file.replace("\\", "/").rsplit("/", 1)[-1].split(".")[0]
+    ident = "".join(ch if ch.isascii() and ch.isalnum() else "_" for ch in stem) or "Network"
+    return ident if not ident[0].isdigit() else "Net_" + ident
+
+
+def check(source, spec: S.Spec, diags: Diagnostics) -> Network | None:
+    return Checker(source, spec, diags).run()

@@ -1,0 +1,120 @@
+"""Diagnostics: a code, a severity, a span, a message and an optional hint.
+
+The checker collects every diagnostic of a file instead of stopping at the first; the CLI
+renders them as text (file:line:col, the line, a caret underline, help), JSON or GitHub
+annotations.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from .source import SourceFile, Span
+
+ERROR = "error"
+WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    severity: str
+    span: Span
+    message: str
+    hint: str | None = None
+
+    def to_json(self) -> dict:
+        data = {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "line": self.span.line,
+            "col": self.span.col,
+            "end_line": self.span.end_line,
+            "end_col": self.span.end_col,
+        }
+        if self.hint:
+            data["hint"] = self.hint
+        return data
+
+
+@dataclass
+class Diagnostics:
+    """An ordered collection of diagnostics for one file."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def error(self, code: str, span: Span, message: str, hint: str | None = None) -> None:
+        self.items.append(Diagnostic(code, ERROR, span, message, hint))
+
+    def warning(self, code: str, span: Span, message: str, hint: str | None = None) -> None:
+        self.items.append(Diagnostic(code, WARNING, span, message, hint))
+
+    def extend(self, other: "Diagnostics") -> None:
+        self.items.extend(other.items)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity == ERROR]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity == WARNING]
+
+    def has_errors(self) -> bool:
+        return any(d.severity == ERROR for d in self.items)
+
+    def sorted(self) -> list[Diagnostic]:
+        return sorted(self.items, key=lambda d: (d.span.line, d.span.col))
+
+
+class SpecError(Exception):
+    """Raised by the Python API when a spec has errors; carries all its diagnostics."""
+
+    def __init__(self, source: SourceFile, diagnostics: list[Diagnostic]):
+        self.source = source
+        self.diagnostics = diagnostics
+        super().__init__(render_text(source, diagnostics))
+
+
+def render_one(source: SourceFile, diag: Diagnostic) -> str:
+    span = diag.span
+    head = f"{span.file}:{span.line}:{span.col}: {diag.severity}[{diag.code}]: {diag.message}"
+    text = source.line(span.line).replace("\t", " ")
+    if not text.strip():
+        lines = [head]
+    else:
+        width = span.end_col - span.col if span.end_line == span.line else len(text) - span.col + 1
+        width = max(1, min(width, max(1, len(text) - span.col + 1)))
+        gutter = f"{span.line} | "
+        lines = [head, gutter + text, " " * (len(gutter) + span.col - 1) + "^" * width]
+    if diag.hint:
+        lines.append(f"  help: {diag.hint}")
+    return "\n".join(lines)
+
+
+def render_text(source: SourceFile, diagnostics: list[Diagnostic]) -> str:
+    return "\n".join(render_one(source, d) for d in diagnostics)
+
+
+def _escape_github(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def render_github(diagnostics: list[Diagnostic]) -> str:
+    out = []
+    for d in diagnostics:
+        s = d.span
+        level = "error" if d.severity == ERROR else "warning"
+        msg = d.message + (f" (help: {d.hint})" if d.hint else "")
+        file = _escape_github(s.file).replace(",", "%2C").replace(":", "%3A")
+        out.append(
+            f"::{level} file={file},line={s.line},col={s.col},endLine={s.end_line},"
+            f"endColumn={s.end_col},title={d.code}::{_escape_github(msg)}"
+        )
+    return "\n".join(out)
+
+
+def render_json(diagnostics: list[Diagnostic]) -> str:
+    return json.dumps([d.to_json() for d in diagnostics])

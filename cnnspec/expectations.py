@@ -1,0 +1,110 @@
+"""`expect` lines: a spec's own checks of shapes, parameter counts and MACs."""
+
+from __future__ import annotations
+
+import operator
+
+from . import syntax as S
+from .args import did_you_mean
+from .diagnostics import Diagnostics
+from .ir import Node
+from .shapes import shape_text
+
+OPS = {"==": operator.eq, "!=": operator.ne, "<=": operator.le, ">=": operator.ge,
+       "<": operator.lt, ">": operator.gt}
+LAYER_ATTRS = ("shape", "params", "trainable_params", "non_trainable_params", "macs")
+GLOBAL_ATTRS = ("params", "total_params", "trainable_params", "non_trainable_params", "macs")
+
+
+def layer_value(node: Node, attr: str):
+    if attr == "shape":
+        return node.out_shape
+    return getattr(node, attr)
+
+
+def global_value(nodes: list[Node], attr: str) -> int:
+    if attr in ("params", "total_params"):
+        return sum(n.params for n in nodes)
+    return sum(getattr(n, attr) for n in nodes)
+
+
+def check_expectations(expects: list[S.Expect], nodes: list[Node], failed: set[str],
+                       diags: Diagnostics) -> None:
+    by_name = {n.name: n for n in nodes}
+    for exp in expects:
+        if exp.layer is None:
+            _check_global(exp, nodes, failed, diags)
+        else:
+            _check_layer(exp, by_name, failed, diags)
+
+
+def _check_global(exp: S.Expect, nodes, failed, diags: Diagnostics) -> None:
+    if exp.attribute not in GLOBAL_ATTRS:
+        hint = did_you_mean(exp.attribute, GLOBAL_ATTRS) or \
+            "write 'params', 'trainable_params', 'non_trainable_params', 'macs' or LAYER.shape"
+        diags.error("E402", exp.target_span, f"unknown expectation target '{exp.attribute}'", hint)
+        return
+    if failed:
+        return  # totals are meaningless while some layer has no shape
+    _compare(exp, exp.attribute, global_value(nodes, exp.attribute), diags)
+
+
+def _check_layer(exp: S.Expect, by_name, failed, diags: Diagnostics) -> None:
+    node = by_name.get(exp.layer)
+    if node is None and exp.layer == "output" and by_name:
+        node = list(by_name.values())[-1]
+    if node is None:
+        if exp.layer not in failed:
+            hint = did_you_mean(exp.layer, by_name) or "layer names: " + ", ".join(list(by_name)[1:9])
+            diags.error("E202", exp.target_span, f"no layer named '{exp.layer}'", hint)
+        return
+    if exp.attribute not in LAYER_ATTRS:
+        hint = did_you_mean(exp.attribute, LAYER_ATTRS) or "a layer has: " + ", ".join(LAYER_ATTRS)
+        diags.error("E402", exp.target_span, f"a layer has no '{exp.attribute}'", hint)
+        return
+    _compare(exp, f"{node.name}.{exp.attribute}", layer_value(node, exp.attribute), diags,
+             derivation(node) if exp.attribute == "shape" else None)
+
+
+def _expected(exp: S.Expect, is_shape: bool, diags: Diagnostics):
+    v = exp.value
+    if is_shape and v.kind == "dims" and None not in v.value:
+        return tuple(v.value)
+    if v.kind == "int":
+        return (v.value,) if is_shape else v.value
+    what = "a shape such as 5x5x16 (or a flat size)" if is_shape else "an integer"
+    diags.error("E402", v.span, f"expected {what}, not '{v.describe()}'")
+    return None
+
+
+def _compare(exp: S.Expect, label: str, actual, diags: Diagnostics, hint=None) -> None:
+    is_shape = isinstance(actual, tuple)
+    want = _expected(exp, is_shape, diags)
+    if want is None:
+        return
+    if is_shape and exp.op not in ("==", "!="):
+        diags.error("E402", exp.span, f"shapes can only be compared with == or !=, not {exp.op}")
+        return
+    if OPS[exp.op](actual, want):
+        return
+    shown = shape_text(actual) if is_shape else f"{actual:,}"
+    wanted = shape_text(want) if is_shape else f"{want:,}"
+    if is_shape and len(want) == 1 and len(actual) == 3:
+        shown += f" ({actual[0] * actual[1] * actual[2]:,} values)"
+    diags.error("E401", exp.span, f"expectation failed: {label} is {shown}, expected {exp.op} {wanted}",
+                hint)
+
+
+def derivation(node: Node) -> str | None:
+    """A learner's explanation of where a layer's shape comes from."""
+    a = node.attrs
+    if node.kind in ("conv", "maxpool", "avgpool"):
+        n, f, s = node.in_shape[0], a["kernel"][0], a["stride"][0]
+        p = a["padding"][0] + a["padding"][1]
+        return (f"height: (N - F + 2P)/S + 1 = ({n} - {f} + {p})/{s} + 1 = {node.out_shape[0]}"
+                + (f"; {node.kind} keeps {node.out_shape[2]} channels" if node.kind != "conv" else
+                   f"; {a['filters']} kernels give {a['filters']} channels"))
+    if node.kind == "flatten" and len(node.in_shape) == 3:
+        h, w, c = node.in_shape
+        return f"flatten of {shape_text(node.in_shape)} gives {h} x {w} x {c} = {h * w * c:,} values"
+    return None

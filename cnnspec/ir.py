@@ -1,0 +1,138 @@
+"""The IR: a frozen, validated graph of nodes with shapes, weights and parameter counts.
+
+Frozen dataclasses rather than pydantic models: the IR is built for every `check` and
+`summary`, and a process start-up budget of 0.2 s leaves no room for pydantic's import.
+Parameter counts are derived from weight shapes (one source of truth), never stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+from .diagnostics import Diagnostic
+from .shapes import prod
+from .source import SourceFile, Span
+
+
+@dataclass(frozen=True)
+class Weight:
+    """One tensor of a layer, in the canonical portable layout (see docs/semantics.md)."""
+
+    name: str
+    shape: tuple[int, ...]
+    trainable: bool = True  # False for batch-norm moving statistics, whatever the freeze rules
+
+    @property
+    def size(self) -> int:
+        return prod(self.shape)
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    kind: str
+    attrs: Mapping[str, object]
+    inputs: tuple[str, ...]
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    weights: tuple[Weight, ...]
+    macs: int
+    span: Span
+    frozen: bool = False
+    lr_scale: float = 1.0
+    group: str | None = None  # e.g. the alias of an imported base
+
+    @property
+    def params(self) -> int:
+        return sum(w.size for w in self.weights)
+
+    @property
+    def trainable_params(self) -> int:
+        if self.frozen:
+            return 0
+        return sum(w.size for w in self.weights if w.trainable)
+
+    @property
+    def non_trainable_params(self) -> int:
+        return self.params - self.trainable_params
+
+    @property
+    def line(self) -> int:
+        return self.span.line
+
+    def summary(self) -> dict:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "line": self.line,
+            "input_shape": list(self.in_shape),
+            "output_shape": list(self.out_shape),
+            "params": self.params,
+            "trainable_params": self.trainable_params,
+            "non_trainable_params": self.non_trainable_params,
+            "macs": self.macs,
+            "frozen": self.frozen,
+            "lr_scale": self.lr_scale,
+            "weights": {w.name: list(w.shape) for w in self.weights},
+        }
+
+
+def freeze_attrs(attrs: dict) -> Mapping[str, object]:
+    return MappingProxyType(dict(attrs))
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    description: str
+    input_shape: tuple[int, ...]
+    nodes: tuple[Node, ...]  # in topological order; nodes[0] is the input
+    source: SourceFile
+    diagnostics: tuple[Diagnostic, ...] = ()
+    stages: Mapping[str, tuple[Node, ...]] = field(default_factory=dict)
+
+    @property
+    def layers(self) -> tuple[Node, ...]:
+        """Every node but the input."""
+        return self.nodes[1:]
+
+    @property
+    def output(self) -> Node:
+        return self.nodes[-1]
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    @property
+    def total_params(self) -> int:
+        return sum(n.params for n in self.nodes)
+
+    @property
+    def trainable_params(self) -> int:
+        return sum(n.trainable_params for n in self.nodes)
+
+    @property
+    def macs(self) -> int:
+        return sum(n.macs for n in self.nodes)
+
+    def summary(self) -> dict:
+        """The JSON object of design.md section 5, as a dict."""
+        return {
+            "file": self.source.name,
+            "network": self.name,
+            "description": self.description,
+            "input_shape": list(self.input_shape),
+            "input_line": self.nodes[0].line,
+            "output_shape": list(self.output.out_shape),
+            "layers": [n.summary() for n in self.layers],
+            "total_params": self.total_params,
+            "trainable_params": self.trainable_params,
+            "non_trainable_params": self.total_params - self.trainable_params,
+            "macs": self.macs,
+            "diagnostics": [d.to_json() for d in self.diagnostics],
+        }

@@ -1,0 +1,1 @@
+"""The cnnspec grammar, shipped inside the wheel as package data (cnnspec.grammars)."""

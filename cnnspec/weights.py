@@ -1,0 +1,107 @@
+"""Portable weights: one canonical layout, keyed `<layer>.<tensor>`, stored as safetensors.
+
+Canonical layouts (every backend converts on load):
+  conv   kernel (kh, kw, c_in/groups, c_out), bias (c_out,)
+  dense  kernel (in, out) -- rows in NHWC flatten order when fed by a flatten, bias (out,)
+  batchnorm gamma, beta, moving_mean, moving_variance, each (c,)
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .ir import Network
+
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+class WeightError(Exception):
+    """A weight file or dict that does not fit the network; the message names layer and shapes."""
+
+
+def expected_shapes(network: Network) -> dict[str, tuple[int, ...]]:
+    return {f"{n.name}.{w.name}": w.shape for n in network.nodes for w in n.weights}
+
+
+def init_weights(network: Network, seed: int = 0, dtype: str = "float32") -> dict[str, np.ndarray]:
+    """Deterministic weights: Glorot-uniform kernels, small random biases and statistics."""
+    rng = np.random.default_rng(seed)
+    params = {}
+    for node in network.nodes:
+        for w in node.weights:
+            params[f"{node.name}.{w.name}"] = _init_tensor(rng, w.name, w.shape).astype(DTYPES[dtype])
+    return params
+
+
+def _init_tensor(rng, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    if name == "kernel":
+        receptive = math.prod(shape[:-2]) if len(shape) > 2 else 1
+        fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
+        limit = math.sqrt(6.0 / (fan_in + fan_out))
+        return rng.uniform(-limit, limit, shape)
+    if name in ("gamma", "moving_variance"):
+        return rng.uniform(0.5, 1.5, shape)
+    return rng.uniform(-0.1, 0.1, shape)
+
+
+def validate(network: Network, params: dict, dtype: str | None = None) -> dict[str, np.ndarray]:
+    """Check names, shapes and dtypes; returns arrays (cast to dtype when given)."""
+    expected = expected_shapes(network)
+    missing = [k for k in expected if k not in params]
+    extra = [k for k in params if k not in expected]
+    problems = [f"missing tensor '{k}' (layer '{k.split('.')[0]}', expected shape "
+                f"{expected[k]})" for k in missing]
+    problems += [f"unexpected tensor '{k}': the network has no such layer weight" for k in extra]
+    out = {}
+    for key, shape in expected.items():
+        if key not in params:
+            continue
+        array = np.asarray(params[key])
+        if array.dtype.kind != "f":
+            problems.append(f"tensor '{key}' has dtype {array.dtype}; weights must be floating point")
+        elif tuple(array.shape) != tuple(shape):
+            problems.append(f"tensor '{key}' of layer '{key.split('.')[0]}' has shape "
+                            f"{tuple(array.shape)}, but the spec needs {tuple(shape)}")
+        out[key] = array.astype(DTYPES[dtype]) if dtype else array
+    if problems:
+        raise WeightError("; ".join(problems))
+    return out
+
+
+def load_file(path: str | Path) -> dict[str, np.ndarray]:
+    """Read a safetensors file (no pickle involved)."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file as st_load
+    try:
+        return dict(st_load(str(path)))
+    except (OSError, SafetensorError, ValueError) as err:
+        raise WeightError(f"cannot read weight file {path}: {err}") from None
+
+
+def save_file(params: dict[str, np.ndarray], path: str | Path) -> None:
+    """Write a safetensors file atomically."""
+    import os
+    import tempfile
+
+    from safetensors.numpy import save_file as st_save
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+    os.close(fd)
+    try:
+        st_save({k: np.ascontiguousarray(v) for k, v in params.items()}, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def resolve(network: Network, weights=None, seed: int = 0, dtype: str = "float32") -> dict:
+    """The portable dict for a build: from a file, a dict, or deterministic initialisation."""
+    if weights is None:
+        return init_weights(network, seed, dtype)
+    if isinstance(weights, (str, Path)):
+        weights = load_file(weights)
+    return validate(network, weights, dtype)

@@ -170,6 +170,10 @@ EXPECTED_NAMES = {
     "LPAR": "'('",
     "RPAR": "')'",
     "COMMA": "','",
+    "MINUS": "'-'",
+    "QMARK": "'?'",
+    "DOT": "'.'",
+    "RARROW": "'->'",
 }
 
 

@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--weights", metavar="W", help="a portable .safetensors weight file")
-    p.add_argument("--stage", help="the training stage whose freeze rules apply")
+    p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_verify)
     return parser
 

@@ -48,3 +48,59 @@ def build_model(network: Network, target: str, weights=None, seed: int = 0, dtyp
     module.load_portable(model, params)
     model.cnnspec_module = module
     return model
+
+
+def run_layers(model, target: str, network: Network, x) -> dict:
+    """Every layer's output as NHWC NumPy arrays (flat outputs in NHWC flatten order)."""
+    import numpy as np
+    x = np.asarray(x)
+    if target == "numpy":
+        return {k: np.asarray(v) for k, v in model.forward_layers(x).items()}
+    if target == "torch":
+        return _torch_layers(model, network, x)
+    return _keras_layers(model, network, x)
+
+
+def _torch_layers(model, network: Network, x) -> dict:
+    import numpy as np
+    import torch
+
+    from .backends.torch import flat_orders
+    nchw = np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if x.ndim == 4 else x
+    with torch.no_grad():
+        outputs = model.forward_layers(torch.from_numpy(nchw))
+    orders = flat_orders(network)
+    result = {}
+    for name, value in outputs.items():
+        array = value.detach().cpu().numpy()
+        if array.ndim == 4:
+            array = array.transpose(0, 2, 3, 1)
+        elif name in orders:
+            h, w, c = orders[name]
+            array = array.reshape(-1, c, h, w).transpose(0, 2, 3, 1).reshape(len(array), -1)
+        result[name] = np.ascontiguousarray(array)
+    return result
+
+
+def _keras_layers(model, network: Network, x) -> dict:
+    import keras
+    import numpy as np
+    names = [n.name for n in network.layers]
+    probe = getattr(model, "_cnnspec_probe", None)
+    if probe is None:
+        probe = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
+        model._cnnspec_probe = probe
+    outputs = probe(x, training=False)
+    if not isinstance(outputs, (list, tuple)):
+        outputs = [outputs]
+    return {name: np.asarray(keras.ops.convert_to_numpy(v)) for name, v in zip(names, outputs)}
+
+
+def missing_backend(target: str) -> str | None:
+    """Why a backend cannot run here (None when it can)."""
+    import importlib.util
+    need = {"numpy": "numpy", "torch": "torch", "keras": "keras"}[target]
+    if importlib.util.find_spec(need) is None:
+        extra = {"torch": "torch", "keras": "keras"}.get(target, "")
+        return f"{need} is not installed (pip install 'cnnspec[{extra}]')"
+    return None

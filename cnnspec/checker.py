@@ -5,8 +5,8 @@ from __future__ import annotations
 from . import syntax as S
 from .args import ArgReader, did_you_mean
 from .diagnostics import Diagnostics
-from .expectations import check_expectations
-from .freezing import apply_freeze_rules
+from .composition import resolve_import, use_entries
+from .stages import StagePlan
 from .ir import Network, Node, freeze_attrs
 from .layers import COMMON_OPTIONS, KINDS, NODE_KIND, Resolved
 from .shapes import shape_text
@@ -16,13 +16,16 @@ RESERVED = {"input"}
 
 
 class Checker:
-    def __init__(self, source, spec: S.Spec, diags: Diagnostics):
+    def __init__(self, source, spec: S.Spec, diags: Diagnostics, stack: tuple[str, ...] = ()):
         self.source = source
         self.spec = spec
         self.diags = diags
+        self.stack = stack  # the files importing this one, to catch import cycles
         self.header: S.NetworkDecl | None = None
         self.input: S.InputDecl | None = None
-        self.layers: list[S.Layer] = []
+        self.entries: list = []  # (S.Layer, explicit or inherited name, group) in chain order
+        self.bases: dict[str, object] = {}
+        self.stages = StagePlan(diags)
         self.nodes: list[Node] = []
         self.failed: set[str] = set()  # layers whose shape could not be computed
 
@@ -33,16 +36,13 @@ class Checker:
             return None
         self.nodes.append(input_node)
         names = self._names()
-        for layer, name in zip(self.layers, names):
-            self._add_layer(layer, name)
+        for (layer, _name, group), name in zip(self.entries, names):
+            self._add_layer(layer, name, group)
         self._check_totals()
-        frozen = apply_freeze_rules(self._statements(S.FreezeRule), self.nodes, self.diags)
-        self.nodes = frozen
-        check_expectations(self._statements(S.Expect), self.nodes, self.failed, self.diags)
-        return self._network()
-
-    def _statements(self, kind) -> list:
-        return [s for s in self.spec.statements if isinstance(s, kind)]
+        groups = {alias: tuple(n.name for n in self.nodes if n.group == alias) for alias in self.bases}
+        staged = self.stages.apply(self.nodes, groups, self.failed)
+        self.nodes = list(staged[self.stages.default])
+        return self._network(staged)
 
     def _sort_statements(self) -> None:
         for stmt in self.spec.statements:
@@ -51,12 +51,41 @@ class Checker:
             elif isinstance(stmt, S.InputDecl):
                 self._once("input", stmt, "input")
             elif isinstance(stmt, S.Layer):
-                if self.input is None:
+                if self.input is None and not self.entries:
                     self.diags.error("E002", stmt.span, "a layer comes before the 'input' line",
                                      "start the spec with e.g. 'input 28x28x1'")
-                self.layers.append(stmt)
-            elif isinstance(stmt, (S.StageDecl, S.ImportDecl, S.UseDecl)):
-                self.diags.error("E110", stmt.span, "stages, import and use are not supported yet")
+                self.entries.append((stmt, stmt.name, None))
+            elif isinstance(stmt, S.ImportDecl):
+                self._import(stmt)
+            elif isinstance(stmt, S.UseDecl):
+                self._use(stmt)
+            else:
+                self.stages.add(stmt)
+
+    def _import(self, decl: S.ImportDecl) -> None:
+        if decl.alias in self.bases:
+            self.diags.error("E203", decl.span, f"'{decl.alias}' is imported twice")
+            return
+        base = resolve_import(decl, self.source, self.stack, self.diags)
+        self.bases[decl.alias] = base
+
+    def _use(self, use: S.UseDecl) -> None:
+        base = self.bases.get(use.alias)
+        if use.alias not in self.bases:
+            self.diags.error("E202", use.span, f"'{use.alias}' is not an imported spec",
+                             f"import it first: import \"{use.alias}.cnn\" as {use.alias}")
+            return
+        if base is None:
+            return  # its import already failed and said why
+        if self.entries:
+            self.diags.error("E207", use.span, "'use' must come before the spec's own layers",
+                             "a base is the start of the chain; add new layers after it")
+            return
+        entries = use_entries(use, base, self.diags)
+        if entries is not None:
+            self.entries.extend(entries)
+            if self.input is None:
+                self.input = base.input
 
     def _once(self, attr: str, stmt, what: str) -> None:
         if getattr(self, attr) is not None:
@@ -91,25 +120,28 @@ class Checker:
     def _names(self) -> list[str]:
         """Explicit names (checked for duplicates) and stable automatic ones for the rest."""
         seen: dict[str, S.Layer] = {}
-        for layer in self.layers:
-            if layer.name is None:
+        for layer, name, group in self.entries:
+            span = layer.name_span or layer.span
+            if name is None:
                 continue
-            if layer.name in RESERVED:
-                self.diags.error("E204", layer.name_span, f"'{layer.name}' is reserved", "choose another name")
-            elif layer.name in seen:
-                first = seen[layer.name].span.line
-                self.diags.error("E201", layer.name_span, f"duplicate layer name '{layer.name}'",
-                                 f"'{layer.name}' is already the name of the layer at line {first}")
+            if name in RESERVED or name in self.bases:
+                what = "an import alias" if name in self.bases else "reserved"
+                self.diags.error("E204", span, f"'{name}' is {what}", "choose another name")
+            elif name in seen:
+                where = f"line {seen[name].span.line}" if seen[name].span.file == span.file \
+                    else f"{seen[name].span.file}:{seen[name].span.line}"
+                self.diags.error("E201", span, f"duplicate layer name '{name}'",
+                                 f"'{name}' is already the name of the layer at {where}")
             else:
-                seen[layer.name] = layer
+                seen[name] = layer
         return self._auto_names(set(seen) | RESERVED)
 
     def _auto_names(self, taken: set[str]) -> list[str]:
         counters: dict[str, int] = {}
         names = []
-        for layer in self.layers:
-            if layer.name is not None:
-                names.append(layer.name)
+        for layer, name, _group in self.entries:
+            if name is not None:
+                names.append(name)
                 continue
             kind = NODE_KIND.get(layer.kind, layer.kind)
             while True:
@@ -121,7 +153,7 @@ class Checker:
             names.append(candidate)
         return names
 
-    def _add_layer(self, layer: S.Layer, name: str) -> None:
+    def _add_layer(self, layer: S.Layer, name: str, group: str | None) -> None:
         kind = KINDS.get(layer.kind)
         if kind is None:
             hint = did_you_mean(layer.kind, KINDS) or "layer kinds: " + ", ".join(sorted(KINDS))
@@ -137,7 +169,8 @@ class Checker:
             self.failed.add(name)
             return
         node = Node(name, NODE_KIND[layer.kind], freeze_attrs(resolved.attrs), (prev.name,),
-                    prev.out_shape, resolved.out_shape, resolved.weights, resolved.macs, layer.span)
+                    prev.out_shape, resolved.out_shape, resolved.weights, resolved.macs, layer.span,
+                    group=group)
         self._check_params(node)
         self.nodes.append(node)
 
@@ -179,11 +212,12 @@ class Checker:
             self.diags.error("E309", self.nodes[-1].span, f"the network has {total:,} parameters",
                              f"more than {MAX_PARAMS:,}; no framework could hold it")
 
-    def _network(self) -> Network:
+    def _network(self, staged: dict) -> Network:
         header = self.header
         name = header.name if header else _default_name(self.source.name)
         return Network(name, header.description if header else "", self.nodes[0].out_shape,
-                       tuple(self.nodes), self.source, tuple(self.diags.sorted()))
+                       tuple(self.nodes), self.source, tuple(self.diags.sorted()),
+                       stages=staged if self.stages.names else {}, stage=self.stages.default)
 
 
 def _default_name(file: str) -> str:

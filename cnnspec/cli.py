@@ -71,10 +71,20 @@ def print_text(source: SourceFile, network, diags) -> None:
         print(f"{source.name}: {errors} error(s), {warnings} warning(s)")
 
 
+def pick_stage(network, stage: str | None):
+    if network is None or stage is None:
+        return network
+    try:
+        return network.with_stage(stage)
+    except KeyError as err:
+        raise UsageError(err.args[0]) from None
+
+
 def cmd_summary(args) -> int:
     from . import report
     source = read_source(args.file)
     network, diags = analyse(source)
+    network = pick_stage(network, args.stage)
     has_errors = failed(diags, False)
     if args.format == "json":
         print(json.dumps(json_object(source, network, diags), indent=1))
@@ -99,6 +109,7 @@ def cmd_compile(args) -> int:
     except SpecError as err:
         print(render_text(source, err.diagnostics), file=sys.stderr)
         return EXIT_ERRORS
+    network = pick_stage(network, args.stage)
     code = compile_network(network, args.target)
     if args.output in (None, "-"):
         sys.stdout.write(code)
@@ -126,11 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="print a table of shapes, parameters and MACs")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    p.add_argument("--stage", help="show this training stage's freeze rules (default: the first)")
     p.set_defaults(func=cmd_summary)
     p = sub.add_parser("compile", help="generate NumPy, PyTorch or Keras code")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--target", choices=TARGETS, required=True)
     p.add_argument("-o", "--output", metavar="OUT.py", help="write here (atomically) instead of stdout")
+    p.add_argument("--stage", help="generate this training stage's freeze rules (default: the first)")
     p.set_defaults(func=cmd_compile)
     p = sub.add_parser("verify", help="prove the backends give the same outputs for the same weights")
     p.add_argument("file", metavar="FILE")
@@ -140,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--weights", metavar="W", help="a portable .safetensors weight file")
     p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--stage", help="the training stage to build (inference is the same in every stage)")
     p.set_defaults(func=cmd_verify)
     return parser
 

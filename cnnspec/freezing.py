@@ -14,8 +14,11 @@ from .diagnostics import Diagnostics
 from .ir import Node
 
 
-def select(sel: S.Selection, order: dict[str, int], nodes: list[Node], diags: Diagnostics):
+def select(sel: S.Selection, order: dict[str, int], nodes: list[Node], groups: dict,
+           diags: Diagnostics):
     """The names a selection picks, in spec order; None after reporting an error."""
+    if sel.last is None and sel.first in groups and sel.first not in order:
+        return list(groups[sel.first])
     for name in (sel.first, sel.last):
         if name is not None and name not in order:
             hint = did_you_mean(name, order) or "freeze rules name layers, or first..last ranges"
@@ -39,12 +42,14 @@ def _lr_scale(rule: S.FreezeRule, diags: Diagnostics):
     return r.float_of(value, "learning-rate scale", 1e-12, 1e3)
 
 
-def apply_freeze_rules(rules: list[S.FreezeRule], nodes: list[Node], diags: Diagnostics) -> list[Node]:
+def apply_freeze_rules(rules: list[S.FreezeRule], nodes: list[Node], groups: dict,
+                       diags: Diagnostics) -> list[Node]:
+    """Nodes with the rules applied on top of the flags they already carry."""
     order = {n.name: i for i, n in enumerate(nodes) if i > 0}
-    state: dict[str, tuple[bool, float]] = {}
+    state = {n.name: (n.frozen, n.lr_scale) for n in nodes if n.frozen or n.lr_scale != 1.0}
     for rule in rules:
         scale = 1.0 if rule.freeze else _lr_scale(rule, diags)
-        picked = _picked(rule, order, nodes, diags)
+        picked = _picked(rule, order, nodes, groups, diags)
         if picked is None or scale is None:
             continue
         _check_rule(rule, picked, state, nodes, order, diags)
@@ -54,10 +59,10 @@ def apply_freeze_rules(rules: list[S.FreezeRule], nodes: list[Node], diags: Diag
             for n in nodes]
 
 
-def _picked(rule: S.FreezeRule, order, nodes, diags) -> list[str] | None:
+def _picked(rule: S.FreezeRule, order, nodes, groups, diags) -> list[str] | None:
     picked: list[str] = []
     for sel in rule.selections:
-        names = select(sel, order, nodes, diags)
+        names = select(sel, order, nodes, groups, diags)
         if names is None:
             return None
         twice = [n for n in names if n in picked]

@@ -7,7 +7,7 @@ Parameter counts are derived from weight shapes (one source of truth), never sto
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Mapping
 
@@ -75,6 +75,8 @@ class Node:
             "macs": self.macs,
             "frozen": self.frozen,
             "lr_scale": self.lr_scale,
+            "group": self.group,
+            "source": self.span.file,
             "weights": {w.name: list(w.shape) for w in self.weights},
         }
 
@@ -91,7 +93,17 @@ class Network:
     nodes: tuple[Node, ...]  # in topological order; nodes[0] is the input
     source: SourceFile
     diagnostics: tuple[Diagnostic, ...] = ()
-    stages: Mapping[str, tuple[Node, ...]] = field(default_factory=dict)
+    stages: Mapping[str | None, tuple[Node, ...]] = field(default_factory=dict)
+    stage: str | None = None  # the stage whose freeze flags `nodes` carry
+
+    def with_stage(self, name: str | None) -> "Network":
+        """The same network with another stage's freeze rules applied."""
+        if name == self.stage or (name is None and not self.stages):
+            return self
+        if name not in self.stages:
+            known = ", ".join(str(s) for s in self.stages) or "none"
+            raise KeyError(f"no stage named {name!r} (stages: {known})")
+        return replace(self, nodes=self.stages[name], stage=name)
 
     @property
     def layers(self) -> tuple[Node, ...]:
@@ -134,5 +146,17 @@ class Network:
             "trainable_params": self.trainable_params,
             "non_trainable_params": self.total_params - self.trainable_params,
             "macs": self.macs,
+            "stage": self.stage,
+            "stages": {name: _stage_counts(nodes) for name, nodes in self.stages.items()},
             "diagnostics": [d.to_json() for d in self.diagnostics],
         }
+
+
+def _stage_counts(nodes) -> dict:
+    trainable = sum(n.trainable_params for n in nodes)
+    return {
+        "trainable_params": trainable,
+        "non_trainable_params": sum(n.params for n in nodes) - trainable,
+        "frozen": [n.name for n in nodes if n.frozen and n.weights],
+        "lr_scales": {n.name: n.lr_scale for n in nodes if n.lr_scale != 1.0 and not n.frozen},
+    }

@@ -12,8 +12,11 @@ def _rows(summary: dict) -> list[tuple[str, ...]]:
             f"{layer['trainable_params']:,}" if layer["params"] else "")
         if layer["lr_scale"] != 1.0 and not layer["frozen"]:
             trainable += f" (lr x{layer['lr_scale']:g})"
+        line = str(layer["line"])
+        if layer.get("source") not in (None, summary["file"]):
+            line = f"{layer['source'].replace(chr(92), '/').rsplit('/', 1)[-1]}:{line}"
         rows.append((layer["name"], layer["kind"], shape_text(layer["output_shape"]),
-                     f"{layer['params']:,}", trainable, str(layer["line"])))
+                     f"{layer['params']:,}", trainable, line))
     return rows
 
 
@@ -25,12 +28,19 @@ HEADERS = ("Layer", "Kind", "Output shape", "Params", "Trainable", "Line")
 
 
 def _totals(summary: dict) -> list[str]:
-    return [
+    lines = [
         f"Total params: {summary['total_params']:,}",
         f"Trainable params: {summary['trainable_params']:,}",
         f"Non-trainable params: {summary['non_trainable_params']:,}",
         f"MACs: {summary['macs']:,}",
     ]
+    for name, counts in (summary.get("stages") or {}).items():
+        mark = " (shown above)" if name == summary.get("stage") else ""
+        scales = ", ".join(f"{k} lr x{v:g}" for k, v in counts["lr_scales"].items())
+        lines.append(f"Stage {name}{mark}: {counts['trainable_params']:,} trainable, "
+                     f"{counts['non_trainable_params']:,} non-trainable"
+                     + (f"; {scales}" if scales else ""))
+    return lines
 
 
 def table(summary: dict) -> str:
@@ -44,6 +54,8 @@ def table(summary: dict) -> str:
 
     rule = "-" * len(fmt(HEADERS))
     title = f'Network "{summary["network"]}"  ({summary["file"]})'
+    if summary.get("stage"):
+        title += f"  stage: {summary['stage']}"
     if summary.get("description"):
         title += f"\n{summary['description']}"
     lines = [title, rule.replace("-", "="), fmt(HEADERS), rule]

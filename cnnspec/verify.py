@@ -145,6 +145,8 @@ def run_verify(args, source) -> int:
         return 2
     try:
         network = load_source(source)
+        if getattr(args, "stage", None):
+            network = network.with_stage(args.stage)
         report = verify_network(network, targets, args.dtype, args.seed, args.batch, args.weights)
     except SpecError as err:
         print(render_text(source, err.diagnostics), file=sys.stderr)
@@ -152,6 +154,9 @@ def run_verify(args, source) -> int:
     except WeightError as err:
         print(f"{args.weights}: error: {err}", file=sys.stderr)
         return 1
+    except KeyError as err:
+        print(f"cnnspec: error: {err.args[0]}", file=sys.stderr)
+        return 2
     if getattr(args, "format", "text") == "json":
         print(json.dumps(report_json(network, report), indent=1))
     else:

@@ -1,0 +1,54 @@
+"""Training stages: freeze rules and expectations, globally or per `stage NAME` section.
+
+Rules before the first `stage` line apply to every stage; each stage then applies its own
+rules on top (e.g. stage feature_extraction freezes the base; stage finetune unfreezes its
+last block with a small learning-rate scale). Without stages there is one unnamed stage.
+"""
+
+from __future__ import annotations
+
+from . import syntax as S
+from .diagnostics import Diagnostics
+from .expectations import check_expectations
+from .freezing import apply_freeze_rules
+
+
+class StagePlan:
+    def __init__(self, diags: Diagnostics):
+        self.diags = diags
+        self.names: list[str] = []
+        self.current: str | None = None
+        self.rules: dict[str | None, list[S.FreezeRule]] = {None: []}
+        self.expects: dict[str | None, list[S.Expect]] = {None: []}
+
+    @property
+    def default(self) -> str | None:
+        """The stage a network is built with unless another is asked for: the first."""
+        return self.names[0] if self.names else None
+
+    def add(self, stmt) -> None:
+        if isinstance(stmt, S.StageDecl):
+            self._open(stmt)
+        elif isinstance(stmt, S.FreezeRule):
+            self.rules[self.current].append(stmt)
+        elif isinstance(stmt, S.Expect):
+            self.expects[self.current].append(stmt)
+
+    def _open(self, decl: S.StageDecl) -> None:
+        if decl.name in self.names:
+            self.diags.error("E203", decl.span, f"stage '{decl.name}' is declared twice")
+            return
+        self.names.append(decl.name)
+        self.current = decl.name
+        self.rules[decl.name], self.expects[decl.name] = [], []
+
+    def apply(self, nodes: list, groups: dict, failed: set) -> dict:
+        """{stage name (None when there are none): nodes with that stage's freeze flags}."""
+        common = apply_freeze_rules(self.rules[None], nodes, groups, self.diags)
+        staged = {None: common} if not self.names else {
+            name: apply_freeze_rules(self.rules[name], common, groups, self.diags)
+            for name in self.names}
+        check_expectations(self.expects[None], staged[self.default], failed, self.diags)
+        for name in self.names:
+            check_expectations(self.expects[name], staged[name], failed, self.diags)
+        return {k: tuple(v) for k, v in staged.items()}

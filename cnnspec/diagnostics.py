@@ -78,10 +78,20 @@ class SpecError(Exception):
         super().__init__(render_text(source, diagnostics))
 
 
+def _line_of(source: SourceFile, span: Span) -> str:
+    """The source line a span points at, also when it lies in an imported spec."""
+    if span.file == source.name:
+        return source.line(span.line)
+    try:
+        return SourceFile.read(span.file).line(span.line)
+    except OSError:
+        return ""
+
+
 def render_one(source: SourceFile, diag: Diagnostic) -> str:
     span = diag.span
     head = f"{span.file}:{span.line}:{span.col}: {diag.severity}[{diag.code}]: {diag.message}"
-    text = source.line(span.line).replace("\t", " ")
+    text = _line_of(source, span).replace("\t", " ")
     if not text.strip():
         lines = [head]
     else:

@@ -26,7 +26,8 @@ def grammar_text() -> str:
 
 @functools.lru_cache(maxsize=1)
 def get_parser() -> Lark:
-    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=False)
+    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=False,
+                cache=True)
 
 
 def _span(file: str, meta) -> Span:

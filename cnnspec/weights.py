@@ -9,6 +9,7 @@ Canonical layouts (every backend converts on load):
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -98,10 +99,59 @@ def save_file(params: dict[str, np.ndarray], path: str | Path) -> None:
         raise
 
 
+@dataclass
+class LoadReport:
+    """What a weight file gave a transfer network: tensors taken, layers initialised, unused."""
+
+    taken: list[str] = field(default_factory=list)
+    initialised: list[str] = field(default_factory=list)
+    unused: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        lines = [f"took {len(self.taken)} tensors from the weight file"]
+        if self.initialised:
+            lines.append(f"initialised new layers: {', '.join(self.initialised)}")
+        if self.unused:
+            lines.append(f"not used (layers the spec dropped): {', '.join(self.unused)}")
+        return "\n".join(lines)
+
+
+def assemble(network: Network, given: dict, seed: int = 0, dtype: str = "float32"):
+    """Weights for a network that reuses a base: imported layers must come from `given`,
+    new layers come from `given` when present and are initialised otherwise."""
+    expected = expected_shapes(network)
+    fresh = init_weights(network, seed, dtype)
+    report = LoadReport(unused=sorted(k for k in given if k not in expected))
+    params = {}
+    for node in network.nodes:
+        keys = [f"{node.name}.{w.name}" for w in node.weights]
+        have = [k for k in keys if k in given]
+        if node.group is None and not have and keys:
+            report.initialised.append(node.name)
+            params.update({k: fresh[k] for k in keys})
+            continue
+        missing = [k for k in keys if k not in given]
+        if missing:
+            raise WeightError(f"layer '{node.name}' needs tensor '{missing[0]}' of shape "
+                              f"{expected[missing[0]]}, but the weight file has none")
+        params.update({k: given[k] for k in keys})
+        report.taken.extend(keys)
+    return validate(network, params, dtype), report
+
+
+def is_transfer(network: Network) -> bool:
+    return any(n.group is not None for n in network.nodes)
+
+
 def resolve(network: Network, weights=None, seed: int = 0, dtype: str = "float32") -> dict:
-    """The portable dict for a build: from a file, a dict, or deterministic initialisation."""
+    """The portable dict for a build: from a file, a dict, or deterministic initialisation.
+
+    A network that reuses a base takes what it can from the weights and initialises its new
+    layers (see `assemble`); any other network needs exactly its own tensors."""
     if weights is None:
         return init_weights(network, seed, dtype)
     if isinstance(weights, (str, Path)):
         weights = load_file(weights)
+    if is_transfer(network):
+        return assemble(network, weights, seed, dtype)[0]
     return validate(network, weights, dtype)

@@ -24,10 +24,24 @@ def grammar_text() -> str:
         return here.read_text("utf-8")
 
 
+def _cache_file(text: str) -> str | bool:
+    """A per-user cache of the built LALR tables (start-up is part of the speed budget)."""
+    import hashlib
+    import os
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cnnspec"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return str(root / f"grammar-{digest}.lark-cache")
+
+
 @functools.lru_cache(maxsize=1)
 def get_parser() -> Lark:
-    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=False,
-                cache=True)
+    text = grammar_text()
+    return Lark(text, parser="lalr", propagate_positions=True, maybe_placeholders=False,
+                cache=_cache_file(text))
 
 
 def _span(file: str, meta) -> Span:

@@ -161,7 +161,8 @@ class Checker:
             self.failed.add(name)
             return
         prev = self.nodes[-1]
-        if prev.name in self.failed:
+        if self.failed:  # an earlier layer has no shape: this one's input is unknown
+            ArgReader(self.diags, layer.kind, (), layer.options, kind.options | COMMON_OPTIONS)
             self.failed.add(name)
             return
         resolved = self._resolve(kind, layer, prev.out_shape)

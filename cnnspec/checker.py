@@ -10,6 +10,7 @@ from .stages import StagePlan
 from .ir import Network, Node, freeze_attrs
 from .layers import COMMON_OPTIONS, KINDS, NODE_KIND, Resolved
 from .shapes import shape_text
+from .windows import size_arithmetic, stated_out_hint
 
 MAX_PARAMS = 10**12  # past this no framework could allocate the weights
 RESERVED = {"input"}
@@ -196,9 +197,10 @@ class Checker:
             r.error("E103", stated, f"out= must be a shape such as 26x26x6, not '{stated.describe()}'")
             return False
         if tuple(want) != tuple(shape[: len(want)]) or len(want) not in (len(shape), 2):
+            a, in_shape = resolved.attrs, self.nodes[-1].out_shape
+            why = f": {size_arithmetic(in_shape[0], a)}" if "kernel" in a and want[:1] != shape[:1] else ""
             r.error("E308", stated, f"{layer.kind} gives {shape_text(shape)}, but out= states "
-                    f"{stated.describe()}", "out = (N - F + 2P)/S + 1 per axis; check kernel, "
-                    "padding and stride")
+                    f"{stated.describe()}{why}", stated_out_hint(a, in_shape, want))
             return False
         return True
 

@@ -154,3 +154,52 @@ def inexact_warning(r: ArgReader, layer: S.Layer, res: dict, in_shape, explicit)
                     f"the output size is not exact: (N - F + 2P)/S + 1 is not an integer, so "
                     f"{' and '.join(parts)} of the {shape_text(in_shape[:2])} input are never covered",
                     "adjust padding or stride, or write round=floor to accept this")
+
+
+# --- explaining a stated out= that the layer does not give ---
+
+def size_arithmetic(n: int, attrs, axis: int = 0) -> str:
+    """'(28 - 3 + 2)/1 + 1 = 28': the output-size formula with one axis's numbers."""
+    f = shapes.effective_kernel(attrs["kernel"][axis], attrs["dilation"][axis])
+    p = attrs["padding"][2 * axis] + attrs["padding"][2 * axis + 1]
+    rounding = "ceil" if attrs.get("ceil") else "floor"
+    return f"{rounding}(({n} - {f} + {p})/{attrs['stride'][axis]}) + 1 = {attrs['out'][axis]}"
+
+
+def stated_out_hint(attrs, in_shape, want) -> str:
+    """What would give the stated output: the padding (or kernel) solved for it."""
+    generic = "out = (N - F + 2P)/S + 1 per axis; check kernel, padding and stride"
+    if "kernel" not in attrs or len(want) < 2:
+        return generic
+    if tuple(want[:2]) == tuple(attrs["out"]):
+        if "filters" in attrs:
+            return (f"the number of kernels sets the output channels: {attrs['filters']} kernels "
+                    f"give {attrs['filters']}; write 'conv {want[2]} ...' for {want[2]}")
+        return f"pooling keeps the {in_shape[2]} input channels"
+    axes = [(in_shape[a], want[a], attrs["kernel"][a], attrs["stride"][a], attrs["dilation"][a])
+            for a in (0, 1)]
+    return _padding_hint(axes, want, "filters" in attrs) or _kernel_hint(axes, attrs, want) or generic
+
+
+def _padding_hint(axes, want, is_conv: bool) -> str | None:
+    totals = [s * (o - 1) + shapes.effective_kernel(f, d) - n for n, o, f, s, d in axes]
+    if min(totals) < 0 or (not is_conv and any(t > f for t, (_, _, f, _, _) in zip(totals, axes))):
+        return None  # shrinking needs no padding; pools may pad at most half the window
+    if totals[0] % 2 or totals[1] % 2:
+        sides = tuple(x for t in totals for x in (t // 2, t - t // 2))
+        return f"pad={sides} gives {want[0]}x{want[1]} (top, bottom, left, right)"
+    p = totals[0] // 2 if totals[0] == totals[1] else f"({totals[0] // 2}, {totals[1] // 2})"
+    n, o, f, s, _ = axes[0]
+    return (f"pad={p} gives {want[0]}x{want[1]}: P = (S(out - 1) + F - N)/2 = "
+            f"({s}*({o} - 1) + {f} - {n})/2 = {totals[0] // 2}")
+
+
+def _kernel_hint(axes, attrs, want) -> str | None:
+    pad = attrs["padding"]
+    kernels = [shapes.solve_kernel(n, o, s, pad[2 * a], pad[2 * a + 1], d)
+               for a, (n, o, _f, s, d) in enumerate(axes)]
+    if not all(kernels):
+        return None
+    stride = "" if "filters" in attrs else f" with stride={axes[0][3]}"
+    return (f"a {kernels[0][0]}x{kernels[1][0]} kernel{stride} gives {want[0]}x{want[1]}: "
+            "F = N + 2P - S(out - 1)")

@@ -192,8 +192,19 @@ EXPECTED_NAMES = {
 }
 
 
+def _terminal_text(name: str) -> str:
+    """How a learner would write a terminal: '->' rather than Lark's name '__ANON_0'."""
+    if name in EXPECTED_NAMES:
+        return EXPECTED_NAMES[name]
+    try:
+        pattern = get_parser().get_terminal(name).pattern
+    except KeyError:
+        return repr(name.strip("_").lower())
+    return repr(pattern.value) if pattern.type == "str" else repr(name.strip("_").lower())
+
+
 def _describe_expected(expected) -> str:
-    names = sorted({EXPECTED_NAMES.get(e, repr(e.strip("_").lower())) for e in expected})
+    names = sorted({_terminal_text(e) for e in expected})
     if len(names) > 6:
         names = names[:6] + ["..."]
     return ", ".join(names)

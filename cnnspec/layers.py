@@ -194,7 +194,8 @@ class ZeroPad:
     fused_activation = False
 
     def resolve(self, r: ArgReader, layer, in_shape) -> Resolved | None:
-        value = r.take(("int", "tuple", "dims")) or r.value("pad") or r.value("padding")
+        value = r.take(("int", "tuple", "dims", "word", "unknown")) or r.value("pad") \
+            or r.value("padding")
         if value is None:
             r.error("E104", layer, "zeropad needs a padding", "write e.g. 'zeropad 1' or 'zeropad (0, 1, 0, 1)'")
             return None

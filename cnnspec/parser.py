@@ -258,7 +258,17 @@ def parse(source: SourceFile) -> tuple[S.Spec | None, Diagnostics]:
         return None, diags
     try:
         tree = get_parser().parse(source.text)
+        return ToSyntax(source.name).transform(tree), diags
     except UnexpectedInput as err:
         _syntax_diagnostic(source, err, diags)
-        return None, diags
-    return ToSyntax(source.name).transform(tree), diags
+    except RecursionError:
+        diags.error("E003", _most_nested(source), "values are nested too deeply to read",
+                    "write tuples flat, e.g. pad=(0, 1, 0, 1)")
+    return None, diags
+
+
+def _most_nested(source: SourceFile) -> Span:
+    """The line with the most '(' (where a too deep nesting is), at its first '('."""
+    lines = source.text.splitlines() or [""]
+    number = max(range(len(lines)), key=lambda i: lines[i].count("("))
+    return Span.point(source.name, number + 1, max(1, lines[number].find("(") + 1))

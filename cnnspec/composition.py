@@ -67,7 +67,7 @@ def _locate(path: str, importer: str) -> Path | None:
 
 def use_entries(use: S.UseDecl, base: Base, diags: Diagnostics) -> list | None:
     """The base's layers up to and including `until` (all of them without it)."""
-    names = [name for _layer, name in base.entries]
+    names = [node.name for node in base.network.layers]  # automatic names included
     if use.until is None:
         return [(layer, name, base.alias) for layer, name in base.entries]
     if use.until not in names:

@@ -51,7 +51,7 @@ class Diagnostics:
     def warning(self, code: str, span: Span, message: str, hint: str | None = None) -> None:
         self.items.append(Diagnostic(code, WARNING, span, message, hint))
 
-    def extend(self, other: "Diagnostics") -> None:
+    def extend(self, other: Diagnostics) -> None:
         self.items.extend(other.items)
 
     @property
@@ -119,10 +119,9 @@ def render_github(diagnostics: list[Diagnostic]) -> str:
         level = "error" if d.severity == ERROR else "warning"
         msg = d.message + (f" (help: {d.hint})" if d.hint else "")
         file = _escape_github(s.file).replace(",", "%2C").replace(":", "%3A")
-        out.append(
-            f"::{level} file={file},line={s.line},col={s.col},endLine={s.end_line},"
-            f"endColumn={s.end_col},title={d.code}::{_escape_github(msg)}"
-        )
+        # exactly design.md's '::error file=F,line=L,col=C::message'; the code leads the message
+        out.append(f"::{level} file={file},line={s.line},col={s.col}::"
+                   f"{_escape_github(f'{d.code}: {msg}')}")
     return "\n".join(out)
 
 

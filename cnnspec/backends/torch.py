@@ -1,0 +1,397 @@
+"""PyTorch backend: IR -> the source of an ``nn.Module`` subclass over NCHW tensors.
+
+Importing this module imports no torch: it only writes text. The generated module defines
+``class <Network>(nn.Module)`` with one attribute per spec layer that has weights or is a
+natural module (named as in the spec), ``forward(x)`` and ``forward_layers(x)`` (sharing one
+code path, ``_run``), and the functions ``load_portable(model, params)`` and
+``to_portable(model)`` that convert between cnnspec's portable layouts and PyTorch's.
+
+Semantics kept exactly (design.md section 3): asymmetric padding through ``F.pad`` (PyTorch's
+own padding is symmetric), max pooling pads with -inf, average pooling divides as the spec
+says (``count_include_pad``, ceil mode), and a dense or 1-D batch norm fed by a flatten gets
+its rows permuted from NHWC to NCHW flatten order so the same portable weights give the same
+outputs. Shapes are baked into the code as literal numbers.
+"""
+
+from __future__ import annotations
+
+import keyword
+from dataclasses import dataclass, field
+
+from ..ir import Network, Node
+from . import class_name
+
+# Attributes of nn.Module (torch 2.x) and of the generated class: a spec layer with one of these
+# names is stored as `<name>_` so that it cannot shadow a method (the tests keep this honest).
+RESERVED = frozenset({
+    "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init",
+    "children", "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr",
+    "float", "forward", "get_buffer", "get_extra_state", "get_parameter", "get_submodule",
+    "half", "ipu", "load_state_dict", "modules", "mtia", "named_buffers", "named_children",
+    "named_modules", "named_parameters", "parameters", "register_backward_hook",
+    "register_buffer", "register_forward_hook", "register_forward_pre_hook",
+    "register_full_backward_hook", "register_full_backward_pre_hook",
+    "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook",
+    "register_module", "register_parameter", "register_state_dict_post_hook",
+    "register_state_dict_pre_hook", "requires_grad_", "set_extra_state", "set_submodule",
+    "share_memory", "state_dict", "to", "to_empty", "train", "type", "xpu", "zero_grad",
+    "training", "forward_layers", "cnnspec_module",
+})
+
+# Module-level names of the generated code, which the class name must not shadow.
+MODULE_NAMES = frozenset({"torch", "nn", "F", "np", "load_portable", "to_portable", "PaddedAvgPool2d",
+                          "_skip", "_copy", "_numpy", "_nchw_rows", "_nhwc_rows"})
+
+FUNCTIONS = {"relu": "torch.relu({})", "sigmoid": "torch.sigmoid({})", "tanh": "torch.tanh({})",
+             "softmax": "torch.softmax({}, dim=1)", "linear": "{}"}
+MODULES = {"relu": "nn.ReLU()", "sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()",
+           "softmax": "nn.Softmax(dim=1)", "linear": "nn.Identity()"}
+# Layers through which a flat vector keeps the order of the flatten that produced it.
+ORDER_KEEPING = ("dropout", "activation", "batchnorm", "flatten")
+
+
+@dataclass
+class Emitted:
+    """What one spec layer contributes to the generated module."""
+
+    call: str                      # the forward expression, in terms of `x`
+    module: str | None = None      # constructor of the layer's submodule
+    loads: list[str] = field(default_factory=list)   # load_portable lines
+    saves: list[str] = field(default_factory=list)   # to_portable dict entries
+    uses_f: bool = False
+
+
+def flat_orders(network: Network) -> dict[str, tuple[int, int, int]]:
+    """For every flat layer output that the torch model holds in NCHW flatten order, the
+    (H, W, C) it was flattened from: flattens of images and the order-keeping layers after them."""
+    orders: dict[str, tuple[int, int, int]] = {}
+    for node in network.layers:
+        source = node.inputs[0] if node.inputs else None
+        if node.kind == "flatten" and len(node.in_shape) == 3:
+            orders[node.name] = tuple(node.in_shape)
+        elif node.kind in ORDER_KEEPING and source in orders:
+            orders[node.name] = orders[source]
+    return orders
+
+
+def attribute_names(network: Network) -> dict[str, str]:
+    """Layer name -> attribute name: the spec's name, or `<name>_` where it would shadow an
+    nn.Module attribute or is a Python keyword (`layer<name>` for names starting with `_`)."""
+    taken = {n.name for n in network.layers}
+    names = {}
+    for node in network.layers:
+        attr = "layer" + node.name if node.name.startswith("_") else node.name
+        if attr != node.name or attr in RESERVED or keyword.iskeyword(attr):
+            while attr in taken or attr in RESERVED:
+                attr += "_"
+            taken.add(attr)
+        names[node.name] = attr
+    return names
+
+
+def generate(network: Network) -> str:
+    return Generator(network).module()
+
+
+class Generator:
+    """One method per layer kind (`conv_layer`, `dense_layer`, ...), each returning Emitted."""
+
+    def __init__(self, network: Network):
+        self.net = network
+        self.cls = class_name(network)
+        if self.cls in MODULE_NAMES or keyword.iskeyword(self.cls):
+            raise ValueError(f"the network name '{self.cls}' cannot name a PyTorch class: it would "
+                             "shadow a name of the generated module; rename the network")
+        self.attrs = attribute_names(network)
+        self.orders = flat_orders(network)
+        self.layers = [(node, getattr(self, f"{node.kind}_layer")(node)) for node in network.layers]
+
+    # --- the module ---
+
+    def module(self) -> str:
+        parts = [self.header(), self.class_source()]
+        if any("PaddedAvgPool2d(" in (e.module or "") for _, e in self.layers):
+            parts.append(PADDED_AVG_POOL)
+        parts += [self.load_source(), self.save_source(), HELPERS]
+        if any("_nchw_rows(" in line for _, e in self.layers for line in e.loads):
+            parts.append(ROW_HELPERS)
+        return "\n\n".join(p.strip("\n") + "\n" for p in parts)
+
+    def header(self) -> str:
+        uses_f = any(e.uses_f for _, e in self.layers)
+        imports = ["import numpy as np", "import torch"]
+        imports += ["import torch.nn.functional as F"] if uses_f else []
+        imports.append("from torch import nn")  # isort's order, as ruff checks it
+        doc = (f'"""PyTorch model of network {self.net.name}, generated by cnnspec.\n\n'
+               f"Input: NCHW tensors (batch, {', '.join(map(str, nchw(self.net.input_shape)))}). "
+               "Portable weights (cnnspec's canonical\nlayouts, NHWC flatten order) load with "
+               "load_portable(model, params) and come back with\nto_portable(model).\n\"\"\"\n")
+        return doc + "\n" + "\n".join(imports) + "\n"
+
+    def class_source(self) -> str:
+        net = self.net
+        lines = [f"class {self.cls}(nn.Module):",
+                 (f'    """{shape_text(net.input_shape)} -> {shape_text(net.output.out_shape)}, '
+                  f'{net.total_params:,} parameters ({net.trainable_params:,} trainable)."""'), "",
+                 "    def __init__(self) -> None:", "        super().__init__()"]
+        for node, emitted in self.layers:
+            if emitted.module:
+                lines.append(f"        self.{self.attrs[node.name]} = {emitted.module}")
+        lines += [f"        self.{self.attrs[n.name]}.requires_grad_(False)  # frozen in the spec"
+                  for n, e in self.layers if n.frozen and n.weights]
+        signature = (f"(batch, {', '.join(map(str, nchw(net.input_shape)))}) -> "
+                     f"(batch, {', '.join(map(str, nchw(net.output.out_shape)))})")
+        lines += FORWARD.replace("{signature}", signature).rstrip("\n").split("\n")
+        for node, emitted in self.layers:
+            lines.append(f"        x = {emitted.call}  # {comment(node)}")
+            lines.append(f'        keep("{node.name}", x)')
+        lines.append("        return x")
+        return "\n".join(lines) + "\n"
+
+    def load_source(self) -> str:
+        lines = [f"def load_portable(model: {self.cls}, params: dict[str, np.ndarray]) -> None:",
+                 ('    """Copy portable weights (keys `<layer>.<tensor>`, cnnspec\'s canonical layouts) '
+                  'into\n    the model, converting to PyTorch layouts and to the model\'s dtype."""')]
+        lines += ["    " + line for _, e in self.layers for line in e.loads]
+        return "\n".join(lines) + "\n"
+
+    def save_source(self) -> str:
+        lines = [f"def to_portable(model: {self.cls}) -> dict[str, np.ndarray]:",
+                 ('    """The model\'s weights in cnnspec\'s portable layouts (the inverse of '
+                  'load_portable)."""')]
+        entries = [e for _, emitted in self.layers for e in emitted.saves]
+        if not entries:
+            return "\n".join(lines + ["    return {}"]) + "\n"
+        lines.append("    params = {")
+        lines += [f"        {entry}," for entry in entries]
+        lines += ["    }", "    return {key: np.ascontiguousarray(value) for key, value in params.items()}"]
+        return "\n".join(lines) + "\n"
+
+    # --- layer kinds ---
+
+    def conv_layer(self, node: Node) -> Emitted:
+        a = node.attrs
+        t, b, left, right = a["padding"]
+        symmetric = t == b and left == right
+        options = [f"kernel_size={pair(a['kernel'])}"]
+        options += optional("stride", a["stride"], (1, 1))
+        if symmetric:
+            options += optional("padding", (t, left), (0, 0))
+        options += optional("dilation", a["dilation"], (1, 1))
+        options += [f"groups={a['groups']}"] if a["groups"] != 1 else []
+        options += [] if a["bias"] else ["bias=False"]
+        module = f"nn.Conv2d({node.in_shape[2]}, {a['filters']}, {', '.join(options)})"
+        x = "x" if symmetric else f"F.pad(x, {(left, right, t, b)})"
+        attr, key = self.attrs[node.name], node.name
+        loads = [f'_copy(model.{attr}.weight, params["{key}.kernel"].transpose(3, 2, 0, 1), "{key}.kernel")']
+        saves = [f'"{key}.kernel": _numpy(model.{attr}.weight).transpose(2, 3, 1, 0)']
+        if a["bias"]:
+            loads.append(f'_copy(model.{attr}.bias, params["{key}.bias"], "{key}.bias")')
+            saves.append(f'"{key}.bias": _numpy(model.{attr}.bias)')
+        call = activation(f"self.{attr}({x})", a)
+        return Emitted(call, module, loads, saves, uses_f=not symmetric or uses_f(a))
+
+    def dense_layer(self, node: Node) -> Emitted:
+        a = node.attrs
+        attr, key = self.attrs[node.name], node.name
+        bias = "" if a["bias"] else ", bias=False"
+        module = f"nn.Linear({node.in_shape[0]}, {a['units']}{bias})"
+        to_torch, to_portable = self.row_orders(node)
+        loads = [f'_copy(model.{attr}.weight, params["{key}.kernel"]{to_torch}.T, "{key}.kernel")']
+        saves = [f'"{key}.kernel": _numpy(model.{attr}.weight).T{to_portable}']
+        if a["bias"]:
+            loads.append(f'_copy(model.{attr}.bias, params["{key}.bias"], "{key}.bias")')
+            saves.append(f'"{key}.bias": _numpy(model.{attr}.bias)')
+        return Emitted(activation(f"self.{attr}(x)", a), module, loads, saves, uses_f=uses_f(a))
+
+    def batchnorm_layer(self, node: Node) -> Emitted:
+        a = node.attrs
+        attr, key = self.attrs[node.name], node.name
+        dims = "2d" if len(node.in_shape) == 3 else "1d"
+        momentum = round(1.0 - a["momentum"], 12)  # PyTorch's momentum is 1 - Keras's
+        module = (f"nn.BatchNorm{dims}({node.in_shape[-1]}, eps={a['eps']!r}, "
+                  f"momentum={momentum!r})")
+        to_torch, to_portable = self.row_orders(node)
+        loads, saves = [], []
+        for torch_name, name in BATCHNORM_TENSORS:
+            loads.append(f'_copy(model.{attr}.{torch_name}, params["{key}.{name}"]{to_torch}, '
+                         f'"{key}.{name}")')
+            saves.append(f'"{key}.{name}": _numpy(model.{attr}.{torch_name}){to_portable}')
+        return Emitted(activation(f"self.{attr}(x)", a), module, loads, saves, uses_f=uses_f(a))
+
+    def maxpool_layer(self, node: Node) -> Emitted:
+        return self.pool(node)
+
+    def avgpool_layer(self, node: Node) -> Emitted:
+        return self.pool(node)
+
+    def pool(self, node: Node) -> Emitted:
+        a = node.attrs
+        t, b, left, right = a["padding"]
+        if t == b and left == right:
+            return Emitted(f"self.{self.attrs[node.name]}(x)", symmetric_pool(a))
+        # Asymmetric: pad explicitly, far enough that floor mode gives the spec's output size
+        # (a ceil-mode overhang counts for nothing: -inf for max, not counted for avg).
+        (h, w), (kh, kw), (sh, sw), (oh, ow) = node.in_shape[:2], a["kernel"], a["stride"], a["out"]
+        b2 = max(b, (oh - 1) * sh + kh - h - t)
+        r2 = max(right, (ow - 1) * sw + kw - w - left)
+        if a["op"] == "max":
+            x = f'F.pad(x, {(left, r2, t, b2)}, value=float("-inf"))'
+            module = f"nn.MaxPool2d(kernel_size={pair(a['kernel'])}, stride={pair(a['stride'])})"
+            return Emitted(f"self.{self.attrs[node.name]}({x})", module, uses_f=True)
+        if a["count_include_pad"]:
+            counted = ones_padded((h + t + b, w + left + right), (0, r2 - right, 0, b2 - b))
+        else:
+            counted = ones_padded((h, w), (left, r2, t, b2))
+        module = (f"PaddedAvgPool2d({pair(a['kernel'])}, {pair(a['stride'])}, "
+                  f"{(left, r2, t, b2)}, counted={counted})")
+        return Emitted(f"self.{self.attrs[node.name]}(x)", module, uses_f=True)
+
+    def globalavgpool_layer(self, node: Node) -> Emitted:
+        return Emitted("torch.mean(x, dim=(2, 3))")
+
+    def globalmaxpool_layer(self, node: Node) -> Emitted:
+        return Emitted("torch.amax(x, dim=(2, 3))")
+
+    def flatten_layer(self, node: Node) -> Emitted:
+        return Emitted("torch.flatten(x, 1)")
+
+    def zeropad_layer(self, node: Node) -> Emitted:
+        t, b, left, right = node.attrs["padding"]
+        return Emitted(f"self.{self.attrs[node.name]}(x)", f"nn.ZeroPad2d({(left, right, t, b)})")
+
+    def dropout_layer(self, node: Node) -> Emitted:
+        return Emitted(f"self.{self.attrs[node.name]}(x)", f"nn.Dropout(p={node.attrs['rate']!r})")
+
+    def activation_layer(self, node: Node) -> Emitted:
+        a = node.attrs
+        if a["activation"] == "leaky_relu":
+            module = f"nn.LeakyReLU(negative_slope={a['alpha']!r})"
+        else:
+            module = MODULES[a["activation"]]
+        return Emitted(f"self.{self.attrs[node.name]}(x)", module)
+
+    def row_orders(self, node: Node) -> tuple[str, str]:
+        """Index suffixes that reorder a layer's input-side rows: portable -> torch, and back."""
+        order = self.orders.get(node.inputs[0]) if node.inputs else None
+        if order is None or order[2] == 1 or order[0] * order[1] == 1:
+            return "", ""  # not fed by a flatten, or both flatten orders coincide
+        dims = ", ".join(map(str, order))
+        return f"[_nchw_rows({dims})]", f"[_nhwc_rows({dims})]"
+
+
+BATCHNORM_TENSORS = (("weight", "gamma"), ("bias", "beta"), ("running_mean", "moving_mean"),
+                     ("running_var", "moving_variance"))
+
+
+def symmetric_pool(a) -> str:
+    kind = "MaxPool2d" if a["op"] == "max" else "AvgPool2d"
+    t, _, left, _ = a["padding"]
+    options = [f"kernel_size={pair(a['kernel'])}", f"stride={pair(a['stride'])}"]
+    options += optional("padding", (t, left), (0, 0))
+    options += ["ceil_mode=True"] if a["ceil"] else []
+    if a["op"] == "avg":
+        options.append(f"count_include_pad={bool(a['count_include_pad'])}")
+    return f"nn.{kind}({', '.join(options)})"
+
+
+def ones_padded(size: tuple[int, int], padding: tuple[int, int, int, int]) -> str:
+    """Source of a (1, 1, H, W) mask: ones over `size`, zero padding (left, right, top, bottom)."""
+    ones = f"torch.ones(1, 1, {size[0]}, {size[1]})"
+    return f"F.pad({ones}, {padding})" if any(padding) else ones
+
+
+def activation(call: str, attrs) -> str:
+    name = attrs["activation"]
+    if name == "leaky_relu":
+        return f"F.leaky_relu({call}, negative_slope={attrs['alpha']!r})"
+    return FUNCTIONS[name].format(call)
+
+
+def uses_f(attrs) -> bool:
+    return attrs["activation"] == "leaky_relu"
+
+
+def pair(values: tuple[int, int]) -> str:
+    return str(values[0]) if values[0] == values[1] else f"({values[0]}, {values[1]})"
+
+
+def optional(name: str, values: tuple[int, int], default: tuple[int, int]) -> list[str]:
+    return [] if tuple(values) == default else [f"{name}={pair(values)}"]
+
+
+def nchw(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return (shape[2], shape[0], shape[1]) if len(shape) == 3 else tuple(shape)
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
+
+
+def comment(node: Node) -> str:
+    text = shape_text(node.out_shape)
+    if node.params:
+        text += f", {node.params:,} params"
+    if node.kind == "flatten" and len(node.in_shape) == 3:
+        text += " (NCHW order)"
+    if node.frozen and node.params:
+        text += ", frozen"
+    return text
+
+
+FORWARD = '''
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """{signature}."""
+        return self._run(x, _skip)
+
+    def forward_layers(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every layer's output (after its activation), keyed by layer name, in spec order."""
+        outputs: dict[str, torch.Tensor] = {}
+        self._run(x, outputs.__setitem__)
+        return outputs
+
+    def _run(self, x: torch.Tensor, keep) -> torch.Tensor:
+'''
+
+PADDED_AVG_POOL = '''
+class PaddedAvgPool2d(nn.Module):
+    """Average pooling over an explicitly zero-padded input: each window's sum divided by the
+    number of its cells that count (where `counted`, the padded-size mask, is 1)."""
+
+    def __init__(self, kernel_size, stride, padding, counted: torch.Tensor) -> None:
+        super().__init__()
+        self.padding = padding  # (left, right, top, bottom), as F.pad takes it
+        self.sum = nn.AvgPool2d(kernel_size, stride, divisor_override=1)
+        self.register_buffer("count", self.sum(counted), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.sum(F.pad(x, self.padding)) / self.count
+'''
+
+HELPERS = '''
+def _skip(name: str, x: torch.Tensor) -> None:
+    """forward keeps no layer outputs."""
+
+
+def _copy(target: torch.Tensor, array: np.ndarray, key: str) -> None:
+    if tuple(array.shape) != tuple(target.shape):
+        raise ValueError(f"portable tensor '{key}' gives PyTorch shape {tuple(array.shape)}, "
+                         f"but the model needs {tuple(target.shape)}")
+    with torch.no_grad():
+        target.copy_(torch.as_tensor(np.ascontiguousarray(array)))
+
+
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().cpu().numpy().copy()
+'''
+
+ROW_HELPERS = '''
+def _nchw_rows(h: int, w: int, c: int) -> np.ndarray:
+    """Row order for PyTorch: position (c*H + h)*W + w takes NHWC-flattened row (h*W + w)*C + c."""
+    return np.arange(h * w * c).reshape(h, w, c).transpose(2, 0, 1).ravel()
+
+
+def _nhwc_rows(h: int, w: int, c: int) -> np.ndarray:
+    """The inverse of _nchw_rows: NHWC flatten order from NCHW flatten order."""
+    return np.arange(h * w * c).reshape(c, h, w).transpose(1, 2, 0).ravel()
+'''

@@ -1,0 +1,320 @@
+"""Keras 3 backend: IR -> the source of a standalone module with a functional `keras.Model`.
+
+The generated module imports keras and numpy only, and defines:
+
+- ``build_<network>(dtype="float32") -> keras.Model`` over NHWC inputs. Each spec layer becomes
+  one Keras layer named exactly like it, so ``model.get_layer("c1").output`` is that spec
+  layer's output (after its fused activation). Where Keras needs several layers for one spec
+  layer (explicit padding, a leaky ReLU with its slope, stride together with dilation), the
+  helpers get suffixed names (``c1_pad``, ``c1_conv``) and the last layer carries the spec name.
+- ``load_portable(model, params)`` and ``to_portable(model)``: the portable layouts are Keras's
+  own (conv kernel (kh, kw, c_in/groups, c_out), dense (in, out), batch-norm gamma, beta,
+  moving_mean, moving_variance), so weights are copied as they are.
+
+Semantics that Keras's defaults get wrong are written out (design.md section 3): padding is
+always explicit (``ZeroPadding2D`` + ``padding="valid"``), never Keras's 'same'; padded or
+ceil-mode pooling uses a small layer defined in the generated module, ``PaddedPool2D``, that
+pads max pooling with -inf and divides average pooling by the cells the spec counts.
+Importing this module imports no framework: it only writes text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..ir import Network, Node
+from ..shapes import shape_text
+from . import builder_name
+
+POOL_LAYER = '''
+
+@keras.saving.register_keras_serializable(package="cnnspec")
+class PaddedPool2D(keras.layers.Layer):
+    """Max or average pooling over an explicitly padded input, with PyTorch's rules.
+
+    padding is (top, bottom, left, right); out is the output size the spec resolved. Max pooling
+    pads with -inf, so padding never wins. Average pooling pads with zeros and divides each
+    window by the cells it counts: those inside the padded input when count_include_pad, else
+    those inside the real input. In ceil mode the bottom/right is padded further so that the
+    last window fits; that overhang never counts.
+    """
+
+    def __init__(self, op, pool_size, strides, padding, out, count_include_pad=False, **kwargs):
+        super().__init__(**kwargs)
+        self.op, self.pool_size, self.strides = op, tuple(pool_size), tuple(strides)
+        self.padding, self.out = tuple(padding), tuple(out)
+        self.count_include_pad = count_include_pad
+
+    def build(self, input_shape):
+        rows, cells_h = _pool_axis(input_shape[1], *self.padding[:2], self.pool_size[0],
+                                   self.strides[0], self.out[0], self.count_include_pad)
+        cols, cells_w = _pool_axis(input_shape[2], *self.padding[2:], self.pool_size[1],
+                                   self.strides[1], self.out[1], self.count_include_pad)
+        self.pads = ((0, 0), rows, cols, (0, 0))
+        area = self.pool_size[0] * self.pool_size[1]
+        self.scale = area / np.outer(cells_h, cells_w)[:, :, None]
+
+    def call(self, x):
+        if self.op == "max":
+            x = keras.ops.pad(x, self.pads, constant_values=-np.inf)
+            return keras.ops.max_pool(x, self.pool_size, self.strides, padding="valid")
+        x = keras.ops.pad(x, self.pads, constant_values=0.0)
+        mean = keras.ops.average_pool(x, self.pool_size, self.strides, padding="valid")
+        return mean * keras.ops.cast(self.scale, mean.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "op": self.op, "pool_size": self.pool_size,
+                "strides": self.strides, "padding": self.padding, "out": self.out,
+                "count_include_pad": self.count_include_pad}
+
+
+def _pool_axis(size, before, after, window, stride, out, include_pad):
+    """The (before, after) padding and the cells each window counts, along one axis."""
+    starts = np.arange(out) * stride
+    needed = max(int(starts[-1]) + window - size - before, 0)
+    first, last = (0, size + before + after) if include_pad else (before, before + size)
+    return (before, needed), np.minimum(starts + window, last) - np.maximum(starts, first)
+'''
+
+LEAKY_LAYER = '''
+
+@keras.saving.register_keras_serializable(package="cnnspec")
+class LeakyReLU(keras.layers.LeakyReLU):
+    """keras.layers.LeakyReLU with the slope applied in the input's dtype.
+
+    TensorFlow's own op holds the slope as a float32, which costs float64 models ~1e-9.
+    """
+
+    def call(self, x):
+        return keras.ops.where(x >= 0, x, x * self.negative_slope)
+'''
+
+CUSTOM_LAYERS = {"PaddedPool2D": POOL_LAYER, "LeakyReLU": LEAKY_LAYER}
+
+LOADERS = '''
+
+def load_portable(model, params):
+    """Set the weights from a portable dict {"<layer>.<tensor>": array}.
+
+    The portable layouts are Keras's own: conv kernel (kh, kw, c_in/groups, c_out), dense
+    kernel (in, out) with rows in NHWC flatten order, batch-norm gamma, beta, moving_mean and
+    moving_variance; values are cast to the model's dtype.
+    """
+    for layer_name, (keras_name, tensors) in WEIGHTS.items():
+        layer = model.get_layer(keras_name)
+        for tensor in tensors:
+            key = f"{layer_name}.{tensor}"
+            if key not in params:
+                raise KeyError(f"missing tensor {key!r}")
+            variable, value = getattr(layer, tensor), np.asarray(params[key])
+            if tuple(value.shape) != tuple(variable.shape):
+                raise ValueError(f"tensor {key!r} has shape {tuple(value.shape)}, "
+                                 f"but the model needs {tuple(variable.shape)}")
+            variable.assign(value.astype(variable.dtype))
+
+
+def to_portable(model):
+    """The model's weights as a portable dict: the exact inverse of load_portable."""
+    params = {}
+    for layer_name, (keras_name, tensors) in WEIGHTS.items():
+        layer = model.get_layer(keras_name)
+        for tensor in tensors:
+            params[f"{layer_name}.{tensor}"] = np.array(getattr(layer, tensor).numpy())
+    return params
+'''
+
+KERAS_ACTIVATIONS = ("relu", "sigmoid", "tanh", "softmax")
+
+
+@dataclass
+class Step:
+    """One Keras layer: its role (the name suffix when it is not the last), constructor, shape."""
+
+    role: str
+    ctor: str
+    args: list[str]
+    shape: tuple[int, ...]
+    params: int = 0
+    holds_weights: bool = False
+
+
+def pair(values) -> str:
+    return f"({values[0]}, {values[1]})"
+
+
+def activation_steps(node: Node, shape) -> list[Step]:
+    """The layer for an activation that Keras's activation= argument cannot express."""
+    act, alpha = node.attrs["activation"], node.attrs["alpha"]
+    if act == "leaky_relu":
+        return [Step("act", "LeakyReLU", [f"negative_slope={alpha!r}"], shape)]
+    return [Step("act", "Activation", [f'"{act}"'], shape)]
+
+
+def fused(node: Node, core: Step, allowed=KERAS_ACTIVATIONS) -> list[Step]:
+    """The core layer with its activation: as activation= when Keras has it, else a layer."""
+    act = node.attrs["activation"]
+    if act == "linear":
+        return [core]
+    if act in allowed:
+        core.args.append(f'activation="{act}"')
+        return [core]
+    return [core, *activation_steps(node, node.out_shape)]
+
+
+def padding_step(pads, shape) -> list[Step]:
+    t, b, left, right = pads
+    if not any(pads):
+        return []
+    out = (shape[0] + t + b, shape[1] + left + right, shape[2])
+    return [Step("pad", "ZeroPadding2D", [f"(({t}, {b}), ({left}, {right}))"], out)]
+
+
+def conv_steps(node: Node) -> list[Step]:
+    a = node.attrs
+    steps = padding_step(a["padding"], node.in_shape)
+    shape = steps[-1].shape if steps else node.in_shape
+    # Keras's Conv2D takes a stride or a dilation, not both: subsample after a stride-1 conv
+    split = max(a["stride"]) > 1 and max(a["dilation"]) > 1
+    kernel = a["kernel"]
+    args = [str(a["filters"]), pair(kernel)]
+    if a["stride"] != (1, 1) and not split:
+        args.append(f"strides={pair(a['stride'])}")
+    if a["dilation"] != (1, 1):
+        args.append(f"dilation_rate={pair(a['dilation'])}")
+    if a["groups"] != 1:
+        args.append(f"groups={a['groups']}")
+    if not a["bias"]:
+        args.append("use_bias=False")
+    conv_out = node.out_shape if not split else tuple(
+        shape[i] - a["dilation"][i] * (kernel[i] - 1) for i in (0, 1)) + (a["filters"],)
+    core = Step("conv", "Conv2D", args, conv_out, node.params, True)
+    if not split:
+        return steps + fused(node, core)
+    stride = f"strides={pair(a['stride'])}"
+    subsample = Step("stride", "MaxPooling2D", ["1", stride], node.out_shape)
+    chain = fused(node, core)
+    return steps + chain[:1] + [subsample] + chain[1:]
+
+
+def dense_steps(node: Node) -> list[Step]:
+    args = [str(node.attrs["units"])] + ([] if node.attrs["bias"] else ["use_bias=False"])
+    return fused(node, Step("dense", "Dense", args, node.out_shape, node.params, True))
+
+
+def batchnorm_steps(node: Node) -> list[Step]:
+    args = ["axis=-1", f"epsilon={node.attrs['eps']!r}", f"momentum={node.attrs['momentum']!r}"]
+    core = Step("norm", "BatchNormalization", args, node.out_shape, node.params, True)
+    return fused(node, core, allowed=())
+
+
+def pool_steps(node: Node) -> list[Step]:
+    a = node.attrs
+    natural = tuple((n - k) // s + 1 for n, k, s in zip(node.in_shape, a["kernel"], a["stride"]))
+    if not any(a["padding"]) and natural == tuple(a["out"]):
+        ctor = "MaxPooling2D" if a["op"] == "max" else "AveragePooling2D"
+        args = [pair(a["kernel"]), f"strides={pair(a['stride'])}"]
+        return [Step("pool", ctor, args, node.out_shape)]
+    args = [f'"{a["op"]}"', pair(a["kernel"]), pair(a["stride"]),
+            f"padding={tuple(a['padding'])}", f"out={pair(a['out'])}"]
+    if a["op"] == "avg":
+        args.append(f"count_include_pad={a['count_include_pad']}")
+    return [Step("pool", "PaddedPool2D", args, node.out_shape)]
+
+
+def simple_steps(node: Node) -> list[Step]:
+    kind, a, shape = node.kind, node.attrs, node.out_shape
+    if kind == "globalavgpool":
+        return [Step("pool", "GlobalAveragePooling2D", [], shape)]
+    if kind == "globalmaxpool":
+        return [Step("pool", "GlobalMaxPooling2D", [], shape)]
+    if kind == "flatten":
+        return [Step("flatten", "Flatten", [], shape)]
+    if kind == "dropout":
+        return [Step("dropout", "Dropout", [repr(a["rate"])], shape)]
+    if kind == "zeropad":
+        return padding_step(a["padding"], node.in_shape) or [Step("pad", "Identity", [], shape)]
+    if kind == "activation":
+        return activation_steps(node, shape)
+    raise NotImplementedError(f"the Keras backend has no layer for '{kind}' (layer {node.name})")
+
+
+STEPS = {"conv": conv_steps, "dense": dense_steps, "batchnorm": batchnorm_steps,
+         "maxpool": pool_steps, "avgpool": pool_steps}
+
+
+class KerasWriter:
+    """Writes the builder's lines; names helper layers so that none clashes with a spec name."""
+
+    def __init__(self, network: Network):
+        self.network = network
+        self.taken = {n.name for n in network.nodes}
+        self.lines: list[str] = []
+        self.weights: list[tuple[str, str, tuple[str, ...]]] = []  # (spec, Keras layer, tensors)
+        self.custom: set[str] = set()  # the custom layer classes the module needs
+
+    def helper_name(self, base: str, role: str) -> str:
+        name = f"{base}_{role}"
+        while name in self.taken:
+            name += "_"
+        self.taken.add(name)
+        return name
+
+    def layer(self, node: Node) -> None:
+        steps = STEPS.get(node.kind, simple_steps)(node)
+        for i, step in enumerate(steps):
+            last = i == len(steps) - 1
+            name = node.name if last else self.helper_name(node.name, step.role)
+            self.emit(node, step, name)
+            if step.holds_weights:
+                self.weights.append((node.name, name, tuple(w.name for w in node.weights)))
+
+    def emit(self, node: Node, step: Step, name: str) -> None:
+        custom = step.ctor in CUSTOM_LAYERS
+        if custom:
+            self.custom.add(step.ctor)
+        args = [*step.args, f'name="{name}"', "dtype=dtype"]
+        if step.holds_weights and node.frozen:
+            args.append("trainable=False")
+        note = f"{shape_text(step.shape)}, {step.params:,} params"
+        if step.holds_weights and node.frozen:
+            note += ", frozen"
+        elif step.holds_weights and node.lr_scale != 1.0:
+            note += f", learning-rate scale {node.lr_scale!r} (set it in your optimizer)"
+        ctor = step.ctor if custom else f"keras.layers.{step.ctor}"
+        self.lines.append(f"    x = {ctor}({', '.join(args)})(x)  # {note}")
+
+    def builder(self) -> str:
+        net = self.network
+        shape, first = tuple(net.input_shape), net.nodes[0].name
+        inputs = f'keras.Input(shape={shape}, dtype=dtype, name="{first}")'
+        head = [f'def {builder_name(net)}(dtype="float32"):',
+                f'    """{net.name} over NHWC inputs; every layer is named as in the spec."""',
+                f"    x = inputs = {inputs}  # {shape_text(shape)}"]
+        for node in net.layers:
+            self.layer(node)
+        tail = f'    return keras.Model(inputs, x, name="{net.name}")'
+        return "\n".join([*head, *self.lines, tail])
+
+    def weight_table(self) -> str:
+        rows = [f'    "{spec}": ("{keras_name}", {quoted(tensors)}),'
+                for spec, keras_name, tensors in self.weights]
+        table = "WEIGHTS = {\n" + "\n".join(rows) + "\n}" if rows else "WEIGHTS = {}"
+        return ("# The layers that hold weights: spec layer -> (Keras layer, its portable tensors)."
+                "\n" + table)
+
+
+def quoted(names: tuple[str, ...]) -> str:
+    items = ", ".join(f'"{n}"' for n in names)
+    return f"({items},)" if len(names) == 1 else f"({items})"
+
+
+def generate(network: Network) -> str:
+    writer = KerasWriter(network)
+    builder = writer.builder()
+    doc = (f'"""Network {network.name} as a Keras 3 functional model over NHWC inputs, '
+           f'generated by cnnspec.\n\n    model = {builder_name(network)}()  # or dtype="float64"\n'
+           '    load_portable(model, params)  # params: {"<layer>.<tensor>": array}\n"""\n')
+    parts = [doc, "\nimport keras\nimport numpy as np\n"]
+    parts += [code for name, code in CUSTOM_LAYERS.items() if name in writer.custom]
+    parts += ["\n\n" + builder + "\n\n\n" + writer.weight_table() + "\n", LOADERS]
+    return "".join(parts)

@@ -1,0 +1,374 @@
+"""NumPy backend: IR -> a standalone module computing the forward pass with NumPy alone.
+
+The generated module defines ``forward(x, params)`` (the network's output) and
+``forward_layers(x, params)`` (``{layer name: output}`` for every layer, in order) over NHWC
+batches, keeping the input's floating dtype. It is cnnspec's reference implementation, so it
+must be both obviously right and fast: every conv, pool and dense layer is BLAS-backed array
+work. A convolution with few input channels per group builds one im2col matrix from a
+``sliding_window_view`` and does one GEMM; with many channels it accumulates one GEMM per kernel
+offset ("shifted GEMMs", no kh*kw-times larger buffer); depthwise convolutions broadcast.
+Python loops run over kernel offsets only, never over pixels, channels or groups.
+
+Importing this module imports no NumPy: it only writes text. Only the helpers a network uses
+are emitted.
+"""
+
+from __future__ import annotations
+
+from ..ir import Network, Node
+from ..shapes import shape_text
+
+# --- helper functions emitted into generated modules (only those used) ---
+
+_PAD = '''
+def _pad(x, padding, value):
+    """Pad the two spatial axes of an NHWC batch by (top, bottom, left, right) with value."""
+    top, bottom, left, right = padding
+    if not any(padding):
+        return x
+    n, h, w, c = x.shape
+    out = np.full((n, h + top + bottom, w + left + right, c), value, dtype=x.dtype)
+    out[:, top:top + h, left:left + w] = x
+    return out
+'''
+
+_TAPS = '''
+def _taps(x, kernel, stride, dilation):
+    """One strided view per kernel offset (i, j): tap[:, a, b] = x[:, a*sh + i*dh, b*sw + j*dw]."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    oh = (x.shape[1] - dh * (kh - 1) - 1) // sh + 1
+    ow = (x.shape[2] - dw * (kw - 1) - 1) // sw + 1
+    return [x[:, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw]
+            for i in range(kh) for j in range(kw)]
+'''
+
+_CONV = '''
+def _conv2d(x, kernel, bias, stride, padding, dilation=(1, 1), groups=1):
+    """2-D convolution (cross-correlation) of an NHWC batch; kernel (kh, kw, c_in/groups, c_out)."""
+    depth = kernel.shape[2]
+    x = _pad(x, padding, 0.0)
+    if depth == 1 and groups > 1:
+        y = _conv_depthwise(x, kernel, stride, dilation, groups)
+    elif depth < 64:
+        y = _conv_im2col(x, kernel, stride, dilation, groups)
+    else:
+        y = _conv_shifted(x, kernel, stride, dilation, groups)
+    if bias is not None:
+        y += bias
+    return y
+
+
+def _conv_im2col(x, kernel, stride, dilation, groups):
+    """Few channels per group: gather every window into one matrix, then one (batched) GEMM."""
+    kh, kw, depth, c_out = kernel.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    win = np.lib.stride_tricks.sliding_window_view(x, span, axis=(1, 2))
+    win = win[:, ::sh, ::sw, :, ::dh, ::dw]  # (n, oh, ow, c_in, kh, kw)
+    n, oh, ow = win.shape[:3]
+    win = win.reshape(n, oh, ow, groups, depth, kh, kw)
+    cols = win.transpose(3, 0, 1, 2, 5, 6, 4).reshape(groups, n * oh * ow, kh * kw * depth)
+    w = kernel.reshape(kh * kw * depth, groups, c_out // groups).transpose(1, 0, 2)
+    y = np.matmul(cols, w)  # (groups, n*oh*ow, c_out/groups)
+    return y.transpose(1, 0, 2).reshape(n, oh, ow, c_out)
+
+
+def _conv_shifted(x, kernel, stride, dilation, groups):
+    """Many channels: accumulate one GEMM per kernel offset over a strided slice of x."""
+    kh, kw, depth, c_out = kernel.shape
+    taps = _taps(x, (kh, kw), stride, dilation)
+    n, oh, ow, _ = taps[0].shape
+    w = kernel.reshape(kh * kw, depth, groups, c_out // groups).transpose(0, 2, 1, 3)
+    y = np.zeros((groups, n * oh * ow, c_out // groups), dtype=x.dtype)
+    for tap, w_tap in zip(taps, w):
+        cols = tap.reshape(n * oh * ow, groups, depth).transpose(1, 0, 2)
+        y += np.matmul(cols, w_tap)
+    return y.transpose(1, 0, 2).reshape(n, oh, ow, c_out)
+
+
+def _conv_depthwise(x, kernel, stride, dilation, groups):
+    """One input channel per group: broadcast multiply-accumulate, no loop over channels."""
+    kh, kw, _, c_out = kernel.shape
+    taps = _taps(x, (kh, kw), stride, dilation)
+    w = kernel.reshape(kh * kw, groups, c_out // groups)
+    y = np.zeros((*taps[0].shape, c_out // groups), dtype=x.dtype)
+    for tap, w_tap in zip(taps, w):
+        y += tap[..., None] * w_tap
+    return y.reshape(*taps[0].shape[:3], c_out)
+'''
+
+_POOL = '''
+def _pool_padding(shape, kernel, stride, padding, ceil):
+    """The padding plus, in ceil mode, the overhang of a last partial window (bottom/right).
+
+    Ceil mode follows PyTorch: a window that would start at or past the end of the input
+    plus its top/left padding (wholly in the right padding) is dropped.
+    """
+    pads = list(padding)
+    for axis in (0, 1):
+        n, k, s = shape[1 + axis], kernel[axis], stride[axis]
+        lo, hi = padding[2 * axis], padding[2 * axis + 1]
+        out = (n + lo + hi - k + (s - 1 if ceil else 0)) // s + 1
+        if ceil and (out - 1) * s >= n + lo:
+            out -= 1
+        pads[2 * axis + 1] += max(0, (out - 1) * s + k - (n + lo + hi))
+    return tuple(pads)
+'''
+
+_MAXPOOL = '''
+def _maxpool2d(x, kernel, stride, padding, ceil=False):
+    """Max pooling over an NHWC batch; padded cells are -inf, so they never win."""
+    padded = _pad(x, _pool_padding(x.shape, kernel, stride, padding, ceil), -np.inf)
+    taps = _taps(padded, kernel, stride, (1, 1))
+    y = taps[0].copy()
+    for tap in taps[1:]:
+        np.maximum(y, tap, out=y)
+    return y
+'''
+
+_AVGPOOL = '''
+def _avgpool2d(x, kernel, stride, padding, ceil=False, count_include_pad=False):
+    """Average pooling over an NHWC batch.
+
+    count_include_pad: divide by the window cells inside the padded input (PyTorch's rule);
+    otherwise by the cells inside the real input (Keras 'same'). Ceil-mode overhang never counts.
+    """
+    padded = _pad(x, _pool_padding(x.shape, kernel, stride, padding, ceil), 0.0)
+    taps = _taps(padded, kernel, stride, (1, 1))
+    y = taps[0].copy()
+    for tap in taps[1:]:
+        y += tap
+    rows = _window_counts(x.shape[1], y.shape[1], kernel[0], stride[0], padding[:2],
+                          count_include_pad)
+    cols = _window_counts(x.shape[2], y.shape[2], kernel[1], stride[1], padding[2:],
+                          count_include_pad)
+    return y / np.multiply.outer(rows, cols)[:, :, None].astype(y.dtype)
+
+
+def _window_counts(n, out, k, s, padding, count_include_pad):
+    """How many cells of each window along one axis count in the average."""
+    lo, hi = padding
+    start = np.arange(out) * s - lo
+    first, end = (-lo, n + hi) if count_include_pad else (0, n)
+    return np.minimum(start + k, end) - np.maximum(start, first)
+'''
+
+_BATCHNORM = '''
+def _batchnorm(x, gamma, beta, mean, variance, eps):
+    """Batch normalisation at inference over the last (channel) axis."""
+    return (x - mean) * (gamma / np.sqrt(variance + eps)) + beta
+'''
+
+_ACTIVATIONS = {
+    "relu": '''
+def _relu(x):
+    return np.maximum(x, 0)
+''',
+    "leaky_relu": '''
+def _leaky_relu(x, alpha):
+    return np.where(x >= 0, x, alpha * x)
+''',
+    "sigmoid": '''
+def _sigmoid(x):
+    """1 / (1 + exp(-x)), computed without overflow for large |x|."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+''',
+    "tanh": '''
+def _tanh(x):
+    return np.tanh(x)
+''',
+    "softmax": '''
+def _softmax(x):
+    """Softmax over the last axis (channels, or features of a flat vector); max subtracted."""
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+''',
+}
+
+# name -> (source, helpers it calls); emitted in this order
+HELPERS = {
+    "conv": (_CONV, ("pad", "taps")),
+    "maxpool": (_MAXPOOL, ("pool_padding", "pad", "taps")),
+    "avgpool": (_AVGPOOL, ("pool_padding", "pad", "taps")),
+    "pool_padding": (_POOL, ()),
+    "pad": (_PAD, ()),
+    "taps": (_TAPS, ()),
+    "batchnorm": (_BATCHNORM, ()),
+    **{name: (src, ()) for name, src in _ACTIVATIONS.items()},
+}
+
+HEADER = '''"""{name}: NumPy forward pass generated by cnnspec from network {name}.
+
+Arrays are NHWC, batch first: x has shape (batch, {dims}). ``params`` maps "<layer>.<tensor>"
+to arrays in cnnspec's portable layout: conv kernels (kh, kw, c_in/groups, c_out), dense
+kernels (in, out), biases and batch-norm vectors (channels,). The computation runs in the
+input's floating dtype (float32 or float64); params are cast to it.
+"""
+
+import numpy as np
+
+INPUT_SHAPE = {input_shape}
+
+
+def forward(x, params):
+    """The network's output for a batch x of shape (batch, {dims})."""
+    y = None
+    for _name, y in _layers(x, params):
+        pass
+    return y
+
+
+def forward_layers(x, params):
+    """Every layer's output, in order: {{layer name: array}}."""
+    return dict(_layers(x, params))
+
+
+def _layers(x, params):
+    """Yield (layer name, output) for each layer in turn."""
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float32)
+    if x.shape[1:] != INPUT_SHAPE:
+        raise ValueError(f"expected a batch of shape (batch, {dims}), got {{x.shape}}")
+    p = {{key: np.asarray(value, dtype=x.dtype) for key, value in params.items()}}
+
+'''
+
+
+class UnsupportedLayer(ValueError):
+    """A layer the NumPy backend cannot generate code for; the message names it and its line."""
+
+
+def generate(network: Network) -> str:
+    """The source text of a standalone NumPy module for `network`."""
+    body, used = [], set()
+    previous = network.nodes[0]
+    for node in network.layers:
+        if node.inputs != (previous.name,):
+            raise UnsupportedLayer(f"layer '{node.name}' (line {node.line}) does not follow the "
+                                   "previous layer; the NumPy backend supports chains only")
+        lines = layer_lines(node, used)
+        lines[0] += f"; {comment(node)}" if lines[0].startswith("#") else f"  # {comment(node)}"
+        body.append("\n".join(["    " + line for line in lines] + [f'    yield "{node.name}", x']))
+        previous = node
+    dims = ", ".join(str(d) for d in network.input_shape)
+    head = HEADER.format(name=network.name, dims=dims, input_shape=tuple(network.input_shape))
+    return head + "\n\n".join(body) + "\n" + helper_source(used)
+
+
+def comment(node: Node) -> str:
+    """'28x28x6, 156 params' (params left out when there are none)."""
+    text = shape_text(node.out_shape)
+    if node.kind == "flatten":
+        return f"{text}, NHWC order: (h*W + w)*C + c"
+    return f"{text}, {node.params:,} params" if node.params else text
+
+
+def layer_lines(node: Node, used: set) -> list[str]:
+    """The statements computing one layer from `x` (the first carries the shape comment)."""
+    method = LAYER_CODE.get(node.kind)
+    if method is None:
+        raise UnsupportedLayer(f"layer '{node.name}' (line {node.line}): the NumPy backend does "
+                               f"not support layers of kind '{node.kind}'")
+    lines = method(node, used)
+    if node.kind in ("conv", "dense", "batchnorm"):
+        lines += activation_lines(node.attrs["activation"], node.attrs["alpha"], used)
+    return lines or [f"# {node.kind}: identity at inference"]
+
+
+def activation_lines(name: str, alpha, used: set) -> list[str]:
+    if name == "linear":
+        return []
+    used.add(name)
+    if name == "leaky_relu":
+        return [f"x = _leaky_relu(x, {float(alpha)!r})"]
+    return [f"x = _{name}(x)"]
+
+
+def tensor(node: Node, name: str) -> str:
+    return f'p["{node.name}.{name}"]'
+
+
+def conv_code(node: Node, used: set) -> list[str]:
+    a = node.attrs
+    used.add("conv")
+    bias = tensor(node, "bias") if a["bias"] else "None"
+    args = [f"x, {tensor(node, 'kernel')}, {bias}", f"stride={tuple(a['stride'])}",
+            f"padding={tuple(a['padding'])}"]
+    if tuple(a["dilation"]) != (1, 1):
+        args.append(f"dilation={tuple(a['dilation'])}")
+    if a["groups"] != 1:
+        args.append(f"groups={a['groups']}")
+    return [f"x = _conv2d({', '.join(args)})"]
+
+
+def pool_code(node: Node, used: set) -> list[str]:
+    a = node.attrs
+    used.add(node.kind)
+    args = [f"x, {tuple(a['kernel'])}", f"stride={tuple(a['stride'])}",
+            f"padding={tuple(a['padding'])}"]
+    if a["ceil"]:
+        args.append("ceil=True")
+    if node.kind == "avgpool" and a["count_include_pad"]:
+        args.append("count_include_pad=True")
+    return [f"x = _{node.kind}2d({', '.join(args)})"]
+
+
+def global_pool_code(node: Node, used: set) -> list[str]:
+    return [f"x = x.{'mean' if node.attrs['op'] == 'avg' else 'max'}(axis=(1, 2))"]
+
+
+def flatten_code(node: Node, used: set) -> list[str]:
+    return ["x = x.reshape(x.shape[0], -1)"]
+
+
+def zeropad_code(node: Node, used: set) -> list[str]:
+    used.add("pad")
+    return [f"x = _pad(x, {tuple(node.attrs['padding'])}, 0.0)"]
+
+
+def dense_code(node: Node, used: set) -> list[str]:
+    bias = f" + {tensor(node, 'bias')}" if node.attrs["bias"] else ""
+    return [f"x = x @ {tensor(node, 'kernel')}{bias}"]
+
+
+def batchnorm_code(node: Node, used: set) -> list[str]:
+    used.add("batchnorm")
+    names = ", ".join(tensor(node, t) for t in ("gamma", "beta", "moving_mean", "moving_variance"))
+    return [f"x = _batchnorm(x, {names}, eps={float(node.attrs['eps'])!r})"]
+
+
+def dropout_code(node: Node, used: set) -> list[str]:
+    return [f"# dropout (rate {float(node.attrs['rate'])!r}): identity at inference"]
+
+
+def activation_code(node: Node, used: set) -> list[str]:
+    return activation_lines(node.attrs["activation"], node.attrs["alpha"], used)
+
+
+LAYER_CODE = {
+    "conv": conv_code,
+    "maxpool": pool_code,
+    "avgpool": pool_code,
+    "globalavgpool": global_pool_code,
+    "globalmaxpool": global_pool_code,
+    "flatten": flatten_code,
+    "zeropad": zeropad_code,
+    "dense": dense_code,
+    "batchnorm": batchnorm_code,
+    "dropout": dropout_code,
+    "activation": activation_code,
+}
+
+
+def helper_source(used: set) -> str:
+    """The source of every helper in `used` and of the helpers they call, in a fixed order."""
+    needed = set()
+    pending = list(used)
+    while pending:
+        name = pending.pop()
+        if name not in needed:
+            needed.add(name)
+            pending.extend(HELPERS[name][1])
+    return "".join("\n" + HELPERS[name][0] for name in HELPERS if name in needed)

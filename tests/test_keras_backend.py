@@ -399,3 +399,13 @@ def test_importing_the_backend_imports_no_framework():
              "'specs/lenet5.cnn')); bad = [m for m in ('keras', 'tensorflow', 'torch') "
              "if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", probe], cwd=ROOT, check=True)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Keras's own saving code, numpy 2
+def test_custom_layers_survive_save_and_load(tmp_path):
+    _, x = case("ceil_avg_include")
+    net = cnnspec.load(f"network Saved{CASES['ceil_avg_include'][1]}c: conv 2 2x2 -> leaky_relu alpha=0.2\n")
+    model = cnnspec.build(net, "keras", dtype="float64")
+    model.save(tmp_path / "model.keras")
+    again = keras.models.load_model(tmp_path / "model.keras")
+    assert np.array_equal(np.asarray(model(x)), np.asarray(again(x)))

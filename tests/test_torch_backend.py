@@ -386,3 +386,19 @@ def test_layer_names_that_shadow_torch_attributes():
     assert list(outputs) == ["forward", "forward_", "train", "flatten_1", "to"]
     assert_close(reference(net, params, x)["to"], outputs["to"], what="renamed layers")
     assert sorted(model.cnnspec_module.to_portable(model)) == sorted(params)
+
+
+def test_keyword_and_underscore_layer_names():
+    try:
+        net = spec("input 4x4x2\nclass: conv 2 3x3\n_hidden: relu\n")
+    except cnnspec.SpecError:
+        pytest.skip("the checker rejects these names")
+    model = model_class(net)()
+    assert isinstance(model.class_, torch.nn.Conv2d) and isinstance(model.layer_hidden, torch.nn.ReLU)
+    assert list(model.forward_layers(torch.zeros(1, 2, 4, 4))) == ["class", "_hidden"]
+
+
+@pytest.mark.parametrize("name", ["torch", "np", "load_portable"])
+def test_network_name_that_would_shadow_the_module_is_refused(name):
+    with pytest.raises(ValueError, match=name):
+        generate(spec("input 4x4x2\nc: conv 2 3x3\n", name))

@@ -109,10 +109,10 @@ class Generator:
     # --- the module ---
 
     def module(self) -> str:
-        parts = [self.header(), self.class_source()]
+        parts = [self.header()]
         if any("PaddedAvgPool2d(" in (e.module or "") for _, e in self.layers):
             parts.append(PADDED_AVG_POOL)
-        parts += [self.load_source(), self.save_source(), HELPERS]
+        parts += [self.class_source(), self.load_source(), self.save_source(), HELPERS]
         if any("_nchw_rows(" in line for _, e in self.layers for line in e.loads):
             parts.append(ROW_HELPERS)
         return "\n\n".join(p.strip("\n") + "\n" for p in parts)

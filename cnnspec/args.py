@@ -133,7 +133,10 @@ class ArgReader:
         if value.kind not in ("int", "float"):
             self.error("E103", value, f"{what} must be a number, not '{value.describe()}'")
             return None
-        x = float(value.value)
+        try:
+            x = float(value.value)
+        except OverflowError:  # an integer past 1e308: out of every range
+            x = float("inf") if value.value > 0 else float("-inf")
         if not (low <= x <= high) or (high_open and x >= high):
             bound = f"[{low}, {high})" if high_open else f"[{low}, {high}]"
             self.error("E106", value, f"{what} must be in {bound}, not {value.describe()}")

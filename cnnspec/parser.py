@@ -7,7 +7,13 @@ from importlib import resources
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 
 from . import syntax as S
 from .diagnostics import Diagnostics
@@ -52,8 +58,12 @@ def _tok_span(file: str, tok: Token) -> Span:
     return Span(file, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1)
 
 
+MAX_DIGITS = 60  # longer integers stand in as 10**60: past every limit, and printable
+
+
 def _int(text: str) -> int:
-    return int(text.replace("_", ""))
+    digits = text.replace("_", "").lstrip("0") or "0"
+    return int(digits) if len(digits) <= MAX_DIGITS else 10**MAX_DIGITS
 
 
 @v_args(meta=True)
@@ -264,6 +274,11 @@ def parse(source: SourceFile) -> tuple[S.Spec | None, Diagnostics]:
     except RecursionError:
         diags.error("E003", _most_nested(source), "values are nested too deeply to read",
                     "write tuples flat, e.g. pad=(0, 1, 0, 1)")
+    except VisitError as err:  # a value the transformer could not turn into syntax
+        where = getattr(err.obj, "meta", err.obj)
+        line, col = getattr(where, "line", 1) or 1, getattr(where, "column", 1) or 1
+        diags.error("E003", Span.point(source.name, line, col), f"cannot read this value "
+                    f"({type(err.orig_exc).__name__})")
     return None, diags
 
 

@@ -78,34 +78,60 @@ class SpecError(Exception):
         super().__init__(render_text(source, diagnostics))
 
 
-def _line_of(source: SourceFile, span: Span) -> str:
-    """The source line a span points at, also when it lies in an imported spec."""
-    if span.file == source.name:
-        return source.line(span.line)
-    try:
-        return SourceFile.read(span.file).line(span.line)
-    except OSError:
-        return ""
+class _Lines:
+    """Source lines by span, each file split once (thousands of diagnostics stay linear)."""
+
+    def __init__(self, source: SourceFile):
+        self.files = {source.name: _split(source.text)}
+
+    def get(self, span: Span) -> str:
+        """The line a span points at, also when it lies in an imported spec."""
+        if span.file not in self.files:
+            try:
+                self.files[span.file] = _split(SourceFile.read(span.file).text)
+            except OSError:
+                self.files[span.file] = []
+        lines = self.files[span.file]
+        return lines[span.line - 1] if 1 <= span.line <= len(lines) else ""
 
 
-def render_one(source: SourceFile, diag: Diagnostic) -> str:
+def _split(text: str) -> list[str]:
+    """Lines as the parser counts them: only '\\n' ends a line (not '\\r' or U+2028)."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
+def render_one(source: SourceFile, diag: Diagnostic, cache: _Lines | None = None) -> str:
     span = diag.span
     head = f"{span.file}:{span.line}:{span.col}: {diag.severity}[{diag.code}]: {diag.message}"
-    text = _line_of(source, span).replace("\t", " ")
+    text = (cache or _Lines(source)).get(span).replace("\t", " ")
     if not text.strip():
         lines = [head]
     else:
         width = span.end_col - span.col if span.end_line == span.line else len(text) - span.col + 1
         width = max(1, min(width, max(1, len(text) - span.col + 1)))
+        text, col, width = _excerpt(text, span.col, width)
         gutter = f"{span.line} | "
-        lines = [head, gutter + text, " " * (len(gutter) + span.col - 1) + "^" * width]
+        lines = [head, gutter + text, " " * (len(gutter) + col - 1) + "^" * width]
     if diag.hint:
         lines.append(f"  help: {diag.hint}")
     return "\n".join(lines)
 
 
+def _excerpt(text: str, col: int, width: int, room: int = 160) -> tuple[str, int, int]:
+    """A very long line cut to `room` characters around the span: (text, col, width)."""
+    if len(text) <= room:
+        return text, col, width
+    start = max(0, min(col - 1 - room // 3, len(text) - room))
+    before = "..." if start else ""
+    after = "..." if start + room < len(text) else ""
+    shown = before + text[start: start + room] + after
+    col = col - start + len(before)
+    return shown, col, max(1, min(width, len(before) + room - col + 1))
+
+
 def render_text(source: SourceFile, diagnostics: list[Diagnostic]) -> str:
-    return "\n".join(render_one(source, d) for d in diagnostics)
+    cache = _Lines(source)
+    return "\n".join(render_one(source, d, cache) for d in diagnostics)
 
 
 def _escape_github(text: str) -> str:

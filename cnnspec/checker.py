@@ -107,7 +107,7 @@ class Checker:
         return Node("input", "input", freeze_attrs({}), (), (), shape, (), 0, self.input.span)
 
     def _input_shape(self, value: S.Value):
-        r = ArgReader(self.diags, "input", [], (), set())
+        r = ArgReader(self.diags, "input", [], self.input.options, set())  # input takes none
         if value.kind == "int":
             n = r.int_of(value, "input size")
             return None if n is None else (n,)

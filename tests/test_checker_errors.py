@@ -33,6 +33,7 @@ CASES = [
     ("unknown-kind", IN + "c: convv 6 3x3\n", "E101", 2, 4, "unknown layer kind 'convv'"),
     ("unknown-activation", IN + "c: conv 6 3x3 -> rellu\n", "E101", 2, 15, "unknown activation"),
     ("unknown-option", IN + "c: conv 6 3x3 strde=2\n", "E102", 2, 15, "unknown option 'strde'"),
+    ("input-option", "input 28x28x1 foo=1\n", "E102", 1, 15, "unknown option 'foo' for input"),
     ("bad-bool", IN + "c: conv 6 3x3 bias=maybe\n", "E103", 2, 20, "true or false"),
     ("bad-padding", IN + "c: conv 6 3x3 pad=foo\n", "E103", 2, 19, "padding must be"),
     ("bad-kernel", IN + "c: conv 6 3x3x3x3\n", "E103", 2, 11, "KxKxDepth"),

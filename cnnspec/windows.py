@@ -75,6 +75,10 @@ def _solve(r: ArgReader, layer, in_shape, win: Window, unknowns, stated) -> bool
         return False
     solved = []
     for axis, name in ((0, "height"), (1, "width")):
+        given = {"kernel": win.kernel, "stride": win.stride}.get(unknowns[0], (UNKNOWN,) * 2)[axis]
+        if given is not UNKNOWN:  # e.g. 5x?: keep the 5; the stated output is checked later
+            solved.append(given)
+            continue
         value = _solve_axis(unknowns[0], in_shape[axis], stated[axis], win, axis)
         if value is None:
             r.error("E307", layer, f"the {unknowns[0]} is ambiguous: every value gives output "

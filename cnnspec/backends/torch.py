@@ -6,6 +6,13 @@ natural module (named as in the spec), ``forward(x)`` and ``forward_layers(x)`` 
 code path, ``_run``), and the functions ``load_portable(model, params)`` and
 ``to_portable(model)`` that convert between cnnspec's portable layouts and PyTorch's.
 
+Transfer learning (only when the network freezes layers, scales learning rates or declares
+training stages): frozen layers get ``requires_grad=False``; an override of ``train(mode)``
+keeps frozen batch norms in inference mode so their running statistics cannot drift while the
+rest trains; ``param_groups(lr)`` gives the optimizer one group per learning-rate scale
+(``lr * scale``, frozen parameters left out); with stages, a module-level ``STAGES`` dict and
+``set_stage(model, name)`` switch between them, and the class is built for ``network.stage``.
+
 Semantics kept exactly (design.md section 3): asymmetric padding through ``F.pad`` (PyTorch's
 own padding is symmetric), max pooling pads with -inf, average pooling divides as the spec
 says (``count_include_pad``, ceil mode), and a dense or 1-D batch norm fed by a flatten gets
@@ -35,12 +42,13 @@ RESERVED = frozenset({
     "register_module", "register_parameter", "register_state_dict_post_hook",
     "register_state_dict_pre_hook", "requires_grad_", "set_extra_state", "set_submodule",
     "share_memory", "state_dict", "to", "to_empty", "train", "type", "xpu", "zero_grad",
-    "training", "forward_layers", "cnnspec_module",
+    "training", "forward_layers", "cnnspec_module", "param_groups",
 })
 
 # Module-level names of the generated code, which the class name must not shadow.
 MODULE_NAMES = frozenset({"torch", "nn", "F", "np", "load_portable", "to_portable", "PaddedAvgPool2d",
-                          "_skip", "_copy", "_numpy", "_nchw_rows", "_nhwc_rows"})
+                          "_skip", "_copy", "_numpy", "_nchw_rows", "_nhwc_rows", "STAGES",
+                          "set_stage"})
 
 FUNCTIONS = {"relu": "torch.relu({})", "sigmoid": "torch.sigmoid({})", "tanh": "torch.tanh({})",
              "softmax": "torch.softmax({}, dim=1)", "linear": "{}"}
@@ -105,17 +113,26 @@ class Generator:
         self.attrs = attribute_names(network)
         self.orders = flat_orders(network)
         self.layers = [(node, getattr(self, f"{node.kind}_layer")(node)) for node in network.layers]
+        self.rules = freeze_rules(network.nodes, self.attrs)
+        self.stages = {name: freeze_rules(nodes, self.attrs)
+                       for name, nodes in network.stages.items() if name is not None}
+        self.training = bool(self.stages) or any(self.rules)
+        self.frozen_batchnorm = any(n.kind == "batchnorm" and n.frozen
+                                    for nodes in (network.nodes, *network.stages.values())
+                                    for n in nodes)
 
     # --- the module ---
 
     def module(self) -> str:
-        parts = [self.header()]
+        stages = self.stages_source()  # constants follow the imports after one blank line
+        parts = [self.header() + ("\n" + stages if stages else "")]
         if any("PaddedAvgPool2d(" in (e.module or "") for _, e in self.layers):
             parts.append(PADDED_AVG_POOL)
-        parts += [self.class_source(), self.load_source(), self.save_source(), HELPERS]
+        parts += [self.class_source(), self.set_stage_source(),
+                  self.load_source(), self.save_source(), HELPERS]
         if any("_nchw_rows(" in line for _, e in self.layers for line in e.loads):
             parts.append(ROW_HELPERS)
-        return "\n\n".join(p.strip("\n") + "\n" for p in parts)
+        return "\n\n".join(p.strip("\n") + "\n" for p in parts if p)
 
     def header(self) -> str:
         uses_f = any(e.uses_f for _, e in self.layers)
@@ -130,15 +147,12 @@ class Generator:
 
     def class_source(self) -> str:
         net = self.net
-        lines = [f"class {self.cls}(nn.Module):",
-                 (f'    """{shape_text(net.input_shape)} -> {shape_text(net.output.out_shape)}, '
-                  f'{net.total_params:,} parameters ({net.trainable_params:,} trainable)."""'), "",
+        lines = [f"class {self.cls}(nn.Module):", *self.class_doc(), "",
                  "    def __init__(self) -> None:", "        super().__init__()"]
         for node, emitted in self.layers:
             if emitted.module:
                 lines.append(f"        self.{self.attrs[node.name]} = {emitted.module}")
-        lines += [f"        self.{self.attrs[n.name]}.requires_grad_(False)  # frozen in the spec"
-                  for n, e in self.layers if n.frozen and n.weights]
+        lines += self.freeze_call()
         signature = (f"(batch, {', '.join(map(str, nchw(net.input_shape)))}) -> "
                      f"(batch, {', '.join(map(str, nchw(net.output.out_shape)))})")
         lines += FORWARD.replace("{signature}", signature).rstrip("\n").split("\n")
@@ -146,7 +160,47 @@ class Generator:
             lines.append(f"        x = {emitted.call}  # {comment(node)}")
             lines.append(f'        keep("{node.name}", x)')
         lines.append("        return x")
+        if self.training:
+            lines += (TRAIN if self.frozen_batchnorm else "").replace("{cls}", self.cls).rstrip("\n").split("\n")
+            lines += PARAM_GROUPS.replace("{train}", "\n        self.train(self.training)"
+                                          if self.frozen_batchnorm else "").rstrip("\n").split("\n")
         return "\n".join(lines) + "\n"
+
+    # --- transfer learning: freeze rules, learning-rate scales, stages ---
+
+    def class_doc(self) -> list[str]:
+        net = self.net
+        head = (f'    """{shape_text(net.input_shape)} -> {shape_text(net.output.out_shape)}, '
+                f'{net.total_params:,} parameters ({net.trainable_params:,} trainable).')
+        if not self.training:
+            return [head + '"""']
+        doc = TRAINING_DOC
+        if self.stages:
+            doc = STAGES_DOC.replace("{stage}", str(net.stage)) + doc
+        if self.frozen_batchnorm:
+            doc += FROZEN_BATCHNORM_DOC
+        return [head, ""] + [("    " + line).rstrip() for line in doc.strip("\n").split("\n")] + ['    """']
+
+    def freeze_call(self) -> list[str]:
+        if self.net.stage in self.stages:
+            return [f'        set_stage(self, "{self.net.stage}")  # the stage this module is built for']
+        if not self.training:
+            return []
+        frozen, scales = self.rules
+        return [f"        self._freeze(frozen={literal(frozen)}, lr_scales={literal(scales)})"]
+
+    def stages_source(self) -> str:
+        if not self.stages:
+            return ""
+        lines = ["# Training stages: the layers each one freezes, and the learning-rate scales of",
+                 "# the layers it trains (the others train at the optimizer's learning rate).",
+                 "STAGES = {"]
+        for name, (frozen, scales) in self.stages.items():
+            lines.append(f'    "{name}": {{"frozen": {literal(frozen)}, "lr_scales": {literal(scales)}}},')
+        return "\n".join(lines + ["}"]) + "\n"
+
+    def set_stage_source(self) -> str:
+        return SET_STAGE.replace("{cls}", self.cls) if self.stages else ""
 
     def load_source(self) -> str:
         lines = [f"def load_portable(model: {self.cls}, params: dict[str, np.ndarray]) -> None:",
@@ -280,6 +334,22 @@ class Generator:
         return f"[_nchw_rows({dims})]", f"[_nhwc_rows({dims})]"
 
 
+def freeze_rules(nodes, attrs: dict[str, str]) -> tuple[tuple[str, ...], dict[str, float]]:
+    """The attributes of the frozen layers with weights, and the trainable layers' lr scales."""
+    frozen = tuple(attrs[n.name] for n in nodes[1:] if n.frozen and n.weights)
+    scales = {attrs[n.name]: n.lr_scale for n in nodes[1:]
+              if n.weights and not n.frozen and n.lr_scale != 1.0}
+    return frozen, scales
+
+
+def literal(value: tuple[str, ...] | dict[str, float]) -> str:
+    """A tuple of names or a {name: number} dict as Python source, with double quotes."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f'"{k}": {v!r}' for k, v in value.items()) + "}"
+    names = [f'"{name}"' for name in value]
+    return f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
+
+
 BATCHNORM_TENSORS = (("weight", "gamma"), ("bias", "beta"), ("running_mean", "moving_mean"),
                      ("running_var", "moving_variance"))
 
@@ -336,6 +406,8 @@ def comment(node: Node) -> str:
         text += " (NCHW order)"
     if node.frozen and node.params:
         text += ", frozen"
+    elif node.lr_scale != 1.0 and node.params:
+        text += f", lr x{node.lr_scale!r}"
     return text
 
 
@@ -366,6 +438,61 @@ class PaddedAvgPool2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.sum(F.pad(x, self.padding)) / self.count
+'''
+
+STAGES_DOC = '''
+Built for training stage {stage}. STAGES lists every stage's rules, and
+set_stage(model, name) switches to another (make a new optimizer afterwards).
+'''
+
+TRAINING_DOC = '''
+Frozen layers have requires_grad=False. model.param_groups(lr) gives the optimizer its
+parameter groups: the trainable parameters, each group at lr times its layers'
+learning-rate scale, e.g. torch.optim.SGD(model.param_groups(0.01)).
+'''
+
+FROZEN_BATCHNORM_DOC = '''
+Frozen batch norms stay in inference mode under model.train(): they normalise with their
+running statistics and never update them, while the rest of the model trains.
+'''
+
+TRAIN = '''
+    def train(self, mode: bool = True) -> "{cls}":
+        """Set training mode, except that frozen batch norms stay in inference mode."""
+        super().train(mode)
+        for name in self._frozen:
+            layer = getattr(self, name)
+            if isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                layer.eval()
+        return self
+'''
+
+PARAM_GROUPS = '''
+    def param_groups(self, lr: float) -> list[dict]:
+        """Optimizer parameter groups, one per learning-rate scale: the trainable parameters
+        of the layers with that scale, at lr * scale. Frozen parameters are left out."""
+        groups: dict[float, list[nn.Parameter]] = {}
+        for name, layer in self.named_children():
+            trainable = [p for p in layer.parameters() if p.requires_grad]
+            if trainable:
+                groups.setdefault(self._lr_scales.get(name, 1.0), []).extend(trainable)
+        return [{"params": params, "lr": lr * scale, "lr_scale": scale}
+                for scale, params in groups.items()]
+
+    def _freeze(self, frozen: tuple[str, ...], lr_scales: dict[str, float]) -> None:
+        """Freeze the named layers, let every other layer train, and set the lr scales."""
+        self._frozen, self._lr_scales = frozen, lr_scales
+        for name, layer in self.named_children():
+            layer.requires_grad_(name not in frozen){train}
+'''
+
+SET_STAGE = '''
+def set_stage(model: {cls}, name: str) -> None:
+    """Switch the model to training stage `name` of STAGES: its frozen layers stop training,
+    every other layer trains, and model.param_groups(lr) uses its learning-rate scales."""
+    if name not in STAGES:
+        raise ValueError(f"no training stage {name!r}; the stages are: {', '.join(STAGES)}")
+    model._freeze(**STAGES[name])
 '''
 
 HELPERS = '''

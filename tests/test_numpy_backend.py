@@ -154,9 +154,15 @@ CONV_CASES = {
 }
 
 
+# small layers take the im2col path; forcing _IM2COL_LIMIT to 0 sends every layer with 32 or
+# more channels per group down the shifted-GEMM path, so the "deep" cases check both
+CONV_PARAMS = [(case, path) for case in sorted(CONV_CASES)
+               for path in (("im2col", "shifted") if case.startswith("deep") else ("default",))]
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("case", sorted(CONV_CASES))
-def test_conv_matches_naive_reference(case, dtype):
+@pytest.mark.parametrize(("case", "path"), CONV_PARAMS)
+def test_conv_matches_naive_reference(case, path, dtype):
     shape, layer, expected_padding = CONV_CASES[case]
     spec = f"input {shape}\nc: {layer}\n"
     net = cnnspec.load(spec)
@@ -167,7 +173,10 @@ def test_conv_matches_naive_reference(case, dtype):
     rng = np.random.default_rng(len(case))
     params = random_params(net, rng)
     x = rng.standard_normal((2, *net.input_shape))
-    y = layer_output(spec, params, x.astype(dtype), "c")
+    model = build(spec, params, dtype)
+    if path == "shifted":
+        model.module._IM2COL_LIMIT = 0
+    y = model.forward_layers(x.astype(dtype))["c"]
     expected = naive_conv(x, params["c.kernel"], params.get("c.bias"), a["stride"], a["padding"],
                           a["dilation"], a["groups"])
     assert y.shape == expected.shape == (2, *node.out_shape)

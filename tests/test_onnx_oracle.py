@@ -278,11 +278,17 @@ def run_and_compare(node, inputs, expected, atol=0.0):
     net = cnnspec.load(spec)
     assert net.output.out_shape == want.shape[1:], spec
     model = cnnspec.build(net, "numpy", weights=params, dtype="float32")
-    got = model(np.ascontiguousarray(x, dtype=np.float32))
-    assert got.dtype == np.float32
-    assert got.shape == want.shape, spec
     atol = max(atol, 1e-6 * max(1.0, float(np.abs(want).max())))
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=atol, err_msg=spec)
+    # a conv runs twice: as generated, then with _IM2COL_LIMIT = 0, which sends layers with
+    # 32 or more channels per group down the shifted-GEMM path instead of im2col
+    limits = [None, 0] if hasattr(model.module, "_IM2COL_LIMIT") else [None]
+    for limit in limits:
+        if limit is not None:
+            model.module._IM2COL_LIMIT = limit
+        got = model(np.ascontiguousarray(x, dtype=np.float32))
+        assert got.dtype == np.float32
+        assert got.shape == want.shape, spec
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=atol, err_msg=spec)
 
 
 # ONNX's source writes this case's input and expected output by hand, both to 4 decimals

@@ -260,3 +260,9 @@ def test_a_partly_unknown_kernel_keeps_its_given_axis():
     d = diagnostics(IN + "c: conv 6 5x? out=26x24x6\n")
     assert [(x.code, x.span.line, x.span.col) for x in d] == [("E308", 2, 19)]
     assert "gives 24x24x6" in d[0].message
+
+
+def test_every_code_is_documented():
+    table = (PACKAGE.parent / "docs" / "cli.md").read_text()
+    documented = set(re.findall(r"^\| ([EW]\d{3}) \|", table, re.MULTILINE))
+    assert documented == {c[2] for c in CASES} | {"E204", "E206", "E207"}

@@ -115,3 +115,10 @@ def test_cli_checks_every_spec_strictly():
     for obj in objects:
         assert obj["diagnostics"] == []
         assert obj["total_params"] == EXPECTED[Path(obj["file"]).stem][1][0]
+
+
+def test_the_language_docs_first_example_checks_clean():
+    text = (ROOT / "docs" / "language.md").read_text()
+    example = text.split("```\n", 2)[1]
+    network, diags = analyse(SourceFile("example.cnn", example))
+    assert diags == [] and network.total_params == 93_322

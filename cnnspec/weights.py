@@ -66,7 +66,7 @@ def validate(network: Network, params: dict, dtype: str | None = None) -> dict[s
         elif tuple(array.shape) != tuple(shape):
             problems.append(f"tensor '{key}' of layer '{key.split('.')[0]}' has shape "
                             f"{tuple(array.shape)}, but the spec needs {tuple(shape)}")
-        out[key] = array.astype(DTYPES[dtype]) if dtype else array
+        out[key] = array.astype(DTYPES[dtype], copy=False) if dtype else array
     if problems:
         raise WeightError("; ".join(problems))
     return out

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from . import syntax as S
 from .args import ArgReader, did_you_mean
-from .diagnostics import Diagnostics
 from .composition import resolve_import, use_entries
-from .stages import StagePlan
+from .diagnostics import Diagnostics
 from .ir import Network, Node, freeze_attrs
 from .layers import COMMON_OPTIONS, KINDS, NODE_KIND, Resolved
 from .shapes import shape_text
+from .stages import StagePlan
 from .windows import size_arithmetic, stated_out_hint
 
 MAX_PARAMS = 10**12  # past this no framework could allocate the weights
 RESERVED = {"input"}
+# a network's name becomes a class or function name next to these imports in generated code
+GENERATED_MODULE_NAMES = {"torch", "nn", "F", "np", "numpy", "keras", "math"}
 
 
 class Checker:
@@ -49,6 +51,7 @@ class Checker:
         for stmt in self.spec.statements:
             if isinstance(stmt, S.NetworkDecl):
                 self._once("header", stmt, "network")
+                self._check_network_name(stmt)
             elif isinstance(stmt, S.InputDecl):
                 self._once("input", stmt, "input")
             elif isinstance(stmt, S.Layer):
@@ -62,6 +65,13 @@ class Checker:
                 self._use(stmt)
             else:
                 self.stages.add(stmt)
+
+    def _check_network_name(self, decl: S.NetworkDecl) -> None:
+        import keyword
+        if keyword.iskeyword(decl.name) or decl.name in GENERATED_MODULE_NAMES:
+            self.diags.error("E204", decl.span, f"'{decl.name}' cannot name a network: generated "
+                             "code would use it as a class name next to Python's own names",
+                             "choose another name, e.g. one in CamelCase")
 
     def _import(self, decl: S.ImportDecl) -> None:
         if decl.alias in self.bases:

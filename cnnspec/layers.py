@@ -69,7 +69,7 @@ def stated_hw(r: ArgReader):
 
 
 class Conv:
-    options = {"stride", "pad", "padding", "dilation", "groups", "bias", "round"}
+    options = frozenset({"stride", "pad", "padding", "dilation", "groups", "bias", "round"})
     fused_activation = True
 
     def resolve(self, r: ArgReader, layer: S.Layer, in_shape) -> Resolved | None:
@@ -169,7 +169,7 @@ class Pool:
 
 
 class GlobalPool:
-    options: set = set()
+    options: frozenset = frozenset()
     fused_activation = False
 
     def __init__(self, op: str):
@@ -182,7 +182,7 @@ class GlobalPool:
 
 
 class Flatten:
-    options: set = set()
+    options: frozenset = frozenset()
     fused_activation = False
 
     def resolve(self, r: ArgReader, layer, in_shape) -> Resolved | None:
@@ -190,7 +190,7 @@ class Flatten:
 
 
 class ZeroPad:
-    options = {"pad", "padding"}
+    options = frozenset({"pad", "padding"})
     fused_activation = False
 
     def resolve(self, r: ArgReader, layer, in_shape) -> Resolved | None:
@@ -210,7 +210,7 @@ class ZeroPad:
 
 
 class Dense:
-    options = {"bias", "units"}
+    options = frozenset({"bias", "units"})
     fused_activation = True
 
     def resolve(self, r: ArgReader, layer: S.Layer, in_shape) -> Resolved | None:
@@ -234,7 +234,7 @@ class Dense:
 
 
 class BatchNorm:
-    options = {"eps", "epsilon", "momentum"}
+    options = frozenset({"eps", "epsilon", "momentum"})
     fused_activation = True
 
     def resolve(self, r: ArgReader, layer: S.Layer, in_shape) -> Resolved | None:
@@ -253,7 +253,7 @@ class BatchNorm:
 
 
 class Dropout:
-    options = {"rate"}
+    options = frozenset({"rate"})
     fused_activation = False
 
     def resolve(self, r: ArgReader, layer, in_shape) -> Resolved | None:

@@ -398,7 +398,8 @@ def test_keyword_and_underscore_layer_names():
     assert list(model.forward_layers(torch.zeros(1, 2, 4, 4))) == ["class", "_hidden"]
 
 
-@pytest.mark.parametrize("name", ["torch", "np", "load_portable"])
+@pytest.mark.parametrize("name", ["load_portable", "to_portable", "set_stage", "STAGES"])
 def test_network_name_that_would_shadow_the_module_is_refused(name):
+    # (the checker itself refuses imports such as torch and np: E204)
     with pytest.raises(ValueError, match=name):
         generate(spec("input 4x4x2\nc: conv 2 3x3\n", name))

@@ -19,7 +19,7 @@ from . import syntax as S
 from .diagnostics import Diagnostics
 from .source import SourceFile, Span
 
-MAX_TEXT = 5_000_000  # characters; longer specs are refused rather than parsed
+MAX_TEXT = 1_000_000  # characters; longer specs are refused rather than parsed
 
 
 def grammar_text() -> str:

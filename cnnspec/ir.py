@@ -78,7 +78,13 @@ class Node:
             "group": self.group,
             "source": self.span.file,
             "weights": {w.name: list(w.shape) for w in self.weights},
+            "config": {k: _plain(v) for k, v in self.attrs.items() if k not in ("out", "dropped")},
         }
+
+
+def _plain(value):
+    """Attribute values as JSON: tuples become lists."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def freeze_attrs(attrs: dict) -> Mapping[str, object]:

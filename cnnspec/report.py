@@ -60,8 +60,21 @@ def table(summary: dict) -> str:
         title += f"\n{summary['description']}"
     lines = [title, rule.replace("-", "="), fmt(HEADERS), rule]
     lines += [fmt(r) for r in rows[1:]]
-    lines += [rule.replace("-", "=")] + _totals(summary)
+    lines += [rule.replace("-", "=")] + _totals(summary) + _solved(summary)
     return "\n".join(lines)
+
+
+def _solved(summary: dict) -> list[str]:
+    """A line for each unknown the checker solved from a stated output shape."""
+    lines = []
+    for layer in summary["layers"]:
+        what = layer.get("config", {}).get("solved")
+        if what:
+            value = layer["config"][what]
+            shown = f"{value[0]}x{value[1]}" if what != "padding" else \
+                "(" + ", ".join(map(str, value)) + ")"
+            lines.append(f"Solved: {layer['name']} {what} = {shown} (line {layer['line']})")
+    return lines
 
 
 def markdown(summary: dict) -> str:

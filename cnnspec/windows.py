@@ -31,7 +31,8 @@ def resolve_window(r: ArgReader, layer: S.Layer, in_shape, win: Window, stated) 
     if unknowns and not _solve(r, layer, in_shape, win, unknowns, stated):
         return None
     pads = _padding(in_shape, win)
-    result = {"kernel": win.kernel, "stride": win.stride, "padding": pads, "dilation": win.dilation}
+    result = {"kernel": win.kernel, "stride": win.stride, "padding": pads, "dilation": win.dilation,
+              "solved": unknowns[0] if unknowns else None}
     outs = []
     for axis, name in ((0, "height"), (1, "width")):
         n, f, s, d = in_shape[axis], win.kernel[axis], win.stride[axis], win.dilation[axis]

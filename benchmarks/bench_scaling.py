@@ -3,7 +3,8 @@
 For each size it times `cnnspec.api.analyse` in this process (best of `--repeats`, default 3,
 with the garbage collector on as a user gets it; then one run with it off, to show how much of
 any super-linear growth is the collector), then `python -m cnnspec check FILE` as a whole process
-(best of `--process-repeats`, default 2), and prints t(2n)/t(n). It then profiles the 10,000-layer case with
+(best of `--process-repeats`, default 2), and prints t(2n)/t(n), for wall and CPU time (the
+doubling verdicts use CPU time, which other work on a shared machine disturbs less). It then profiles the 10,000-layer case with
 cProfile and prints the top functions by cumulative and by own time. Targets (issue 2): 10,000
 layers in at most 1 s; doubling the layers at most doubles the time.
 
@@ -71,18 +72,19 @@ def generate(n_layers: int) -> tuple[str, int]:
     return text, params
 
 
-def best_analyse(source: SourceFile, repeats: int, collector: bool) -> tuple[float, tuple]:
-    """Best wall time of analyse(source), the collector on or off, and the last result."""
-    times = []
+def best_analyse(source: SourceFile, repeats: int, collector: bool) -> tuple[float, float, tuple]:
+    """Best wall and best CPU time of analyse(source), the collector on or off; the last result."""
+    walls, cpus = [], []
     for _ in range(repeats):
         gc.collect()
         if not collector:
             gc.disable()
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         result = analyse(source)
-        times.append(time.perf_counter() - start)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
         gc.enable()
-    return min(times), result
+    return min(walls), min(cpus), result
 
 
 def correctness(result: tuple, n_layers: int, params: int) -> str:
@@ -95,10 +97,10 @@ def correctness(result: tuple, n_layers: int, params: int) -> str:
                        f"expected {n_layers} layers, {params} params")
 
 
-def best_process(path: Path, repeats: int) -> tuple[float, int]:
-    """Best wall time of `python -m cnnspec check path`, and the last exit code."""
+def best_process(path: Path, repeats: int) -> tuple[float, float, int]:
+    """Best wall and CPU time of `python -m cnnspec check path`, and the last exit code."""
     runs = [run_process([PYTHON, "-m", "cnnspec", "check", str(path)]) for _ in range(repeats)]
-    return min(r.wall_s for r in runs), runs[-1].returncode
+    return min(r.wall_s for r in runs), min(r.cpu_s for r in runs), runs[-1].returncode
 
 
 def measure_size(n_layers: int, workdir: Path, args: argparse.Namespace) -> dict:
@@ -107,12 +109,13 @@ def measure_size(n_layers: int, workdir: Path, args: argparse.Namespace) -> dict
     path.write_text(text)
     source = SourceFile(str(path), text)
     row = {"n": n_layers, "lines": text.count("\n")}
-    row["gc_on"], result = best_analyse(source, args.repeats, collector=True)
+    row["wall"], row["cpu"], result = best_analyse(source, args.repeats, collector=True)
     row["check"] = correctness(result, n_layers, params)
-    row["gc_off"], _ = best_analyse(source, 1, collector=False)
-    row["process"], row["rc"] = best_process(path, args.process_repeats)
-    print(f"  {n_layers:>6} layers: analyse {row['gc_on']:.3f} s (gc off {row['gc_off']:.3f} s), "
-          f"check process {row['process']:.3f} s, exit {row['rc']}", flush=True)
+    _, row["cpu_nogc"], _ = best_analyse(source, 1, collector=False)
+    row["proc_wall"], row["proc_cpu"], row["rc"] = best_process(path, args.process_repeats)
+    print(f"  {n_layers:>6} layers: analyse {row['wall']:.3f} s wall, {row['cpu']:.3f} s CPU "
+          f"(gc off {row['cpu_nogc']:.3f} s CPU); check process {row['proc_wall']:.3f} s wall, "
+          f"{row['proc_cpu']:.3f} s CPU; exit {row['rc']}", flush=True)
     return row
 
 
@@ -122,24 +125,26 @@ def ratio(rows: list[dict], i: int, key: str) -> str:
 
 
 def report(rows: list[dict]) -> list[str]:
-    headers = ["layers", "lines", "analyse s", "x prev", "gc off s", "x prev", "check proc s",
-               "x prev", "exit"]
-    body_rows = [[f"{r['n']:,}", f"{r['lines']:,}", f"{r['gc_on']:.3f}", ratio(rows, i, "gc_on"),
-                  f"{r['gc_off']:.3f}", ratio(rows, i, "gc_off"), f"{r['process']:.3f}",
-                  ratio(rows, i, "process"), str(r["rc"])] for i, r in enumerate(rows)]
+    headers = ["layers", "lines", "analyse wall s", "x prev", "CPU s", "x prev", "CPU gc off", "x prev",
+               "check wall s", "x prev", "CPU s", "x prev"]
+    body_rows = [[f"{r['n']:,}", f"{r['lines']:,}"]
+                 + [cell for key in ("wall", "cpu", "cpu_nogc", "proc_wall", "proc_cpu")
+                    for cell in (f"{r[key]:.3f}", ratio(rows, i, key))] for i, r in enumerate(rows)]
     lines = [table(headers, body_rows), ""] + [r["check"] for r in rows]
     lines += [verdict(r["rc"] == 0, f"`cnnspec check` of {r['n']:,} layers exited {r['rc']}") for r in rows]
     return lines + targets(rows)
 
 
 def targets(rows: list[dict]) -> list[str]:
+    """Time at 10,000 layers judged on wall time; doubling judged on CPU time, which a shared
+    machine's load disturbs less than wall time (the wall ratios are in the table)."""
     lines = []
     for r in (r for r in rows if r["n"] == PROFILED):
-        lines.append(verdict(r["gc_on"] <= TARGET_S, f"analyse of {PROFILED:,} layers {r['gc_on']:.3f} s <= {TARGET_S} s"))
-        lines.append(verdict(r["process"] <= TARGET_S,
-                             f"`cnnspec check` process of {PROFILED:,} layers {r['process']:.3f} s <= {TARGET_S} s"))
+        lines.append(verdict(r["wall"] <= TARGET_S, f"analyse of {PROFILED:,} layers {r['wall']:.3f} s <= {TARGET_S} s"))
+        lines.append(verdict(r["proc_wall"] <= TARGET_S,
+                             f"`cnnspec check` process of {PROFILED:,} layers {r['proc_wall']:.3f} s <= {TARGET_S} s"))
     for i, r in enumerate(rows):
-        for key, what in (("gc_on", "analyse"), ("process", "check process")):
+        for key, what in (("cpu", "analyse CPU"), ("proc_cpu", "check process CPU")):
             if ratio(rows, i, key) != "-":
                 lines.append(verdict(float(ratio(rows, i, key)) <= 2.0,
                                      f"{what} t({r['n']:,})/t({r['n'] // 2:,}) = {ratio(rows, i, key)} <= 2"))
@@ -194,7 +199,8 @@ def main() -> int:
     args = parser.parse_args()
     print(machine())
     print(f"in-process: cnnspec.api.analyse on text already in memory, best of {args.repeats} "
-          f"(gc off: 1 run); process: `python -m cnnspec check FILE`, best of {args.process_repeats}\n")
+          f"(gc off: 1 run); process: `python -m cnnspec check FILE`, best of {args.process_repeats}; "
+          "wall and CPU (user + system) seconds\n")
     with tempfile.TemporaryDirectory(prefix="cnnspec-scaling-") as tmp:
         rows = [measure_size(n, Path(tmp), args) for n in sorted(args.sizes)]
     print()

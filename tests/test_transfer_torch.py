@@ -57,6 +57,15 @@ def batch(n: int = 16, seed: int = 0, dtype=torch.float32):
     return x.to(dtype), y
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny tensors: one thread is faster than several contending on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def base_file(tmp_path_factory) -> Path:
     """DigitsBase trained on the digits 0-4, saved as a portable weight file."""

@@ -349,7 +349,7 @@ def test_param_counts_and_shapes_match_the_spec(spec):
 
 
 def test_frozen_layers_and_batchnorm_statistics_are_not_trainable():
-    net = cnnspec.load("network F\ninput 6x6x2\na: conv 4 3x3\nbn: batchnorm\nb: conv 2 3x3 -> "
+    net = cnnspec.load("network Frozen\ninput 6x6x2\na: conv 4 3x3\nbn: batchnorm\nb: conv 2 3x3 -> "
                        "leaky_relu alpha=0.2\nflatten\nd: dense 3\nfreeze a..bn\nfreeze b\n")
     model = built(net)
     assert model.count_params() == net.total_params == 4 * 18 + 4 + 16 + 72 + 2 + 8 * 3 + 3

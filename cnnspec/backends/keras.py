@@ -15,6 +15,10 @@ Semantics that Keras's defaults get wrong are written out (design.md section 3):
 always explicit (``ZeroPadding2D`` + ``padding="valid"``), never Keras's 'same'; padded or
 ceil-mode pooling uses a small layer defined in the generated module, ``PaddedPool2D``, that
 pads max pooling with -inf and divides average pooling by the cells the spec counts.
+Transfer learning: frozen layers are built with ``trainable=False`` (a frozen
+``BatchNormalization`` then runs in inference mode, so its moving statistics stay put). When a
+spec scales learning rates, the module adds ``LR_SCALES`` and ``scaled_optimizer(optimizer)``;
+when it has training stages, ``STAGES`` and ``set_stage(model, name)`` (see TRAINING below).
 Importing this module imports no framework: it only writes text.
 """
 
@@ -121,6 +125,72 @@ def to_portable(model):
         for tensor in tensors:
             params[f"{layer_name}.{tensor}"] = np.array(getattr(layer, tensor).numpy())
     return params
+'''
+
+SET_STAGE = '''
+
+def set_stage(model, name):
+    """Apply the freeze rules of training stage `name` (see STAGES); returns its lr scales.
+
+    Every layer with weights gets trainable=False if the stage freezes it, else True (a frozen
+    BatchNormalization runs in inference mode, its moving statistics untouched). Keras reads
+    these flags when a model is compiled: compile the model again, with a new optimizer,
+    before training it in the new stage.
+    """
+    if name not in STAGES:
+        raise KeyError(f"no stage {name!r}; the stages are {', '.join(STAGES)}")
+    frozen = STAGES[name]["frozen"]
+    for layer_name, (keras_name, _) in WEIGHTS.items():
+        model.get_layer(keras_name).trainable = layer_name not in frozen
+    return STAGES[name]["lr_scales"]
+'''
+
+SCALED_OPTIMIZER = '''
+
+def scaled_optimizer(optimizer, lr_scales=LR_SCALES):
+    """A fresh copy of a Keras optimizer that trains each layer at its learning-rate scale.
+
+    Keras has no per-layer learning rate. The copy is an instance of a subclass of the
+    optimizer's class whose update_step(gradient, variable, learning_rate) -- which Keras
+    calls once per trainable variable, with the TensorFlow backend too -- multiplies
+    learning_rate by the scale of the spec layer that owns the variable (found from the
+    variable's path "<layer>/<tensor>" through WEIGHTS; other layers keep 1.0). This is exact
+    for optimizers whose step is proportional to the learning rate: SGD with or without
+    momentum, Adam, RMSprop, Adagrad... (scaling the gradients instead would be undone by
+    Adam's normalisation). Decoupled weight decay (AdamW, weight_decay=) is applied by Keras
+    with the unscaled rate. Pass an optimizer that has not been used yet.
+    """
+    if optimizer.built:
+        raise ValueError("scaled_optimizer needs an optimizer that has not been used yet")
+    unknown = [name for name in lr_scales if name not in WEIGHTS]
+    if unknown:
+        raise KeyError(f"no layer with weights named {unknown[0]!r}")
+    by_layer = {WEIGHTS[name][0]: float(scale) for name, scale in lr_scales.items()}
+    return _with_lr_scales(type(optimizer), by_layer).from_config(optimizer.get_config())
+
+
+def _with_lr_scales(optimizer_class, by_layer):
+    """A subclass of optimizer_class that scales each variable's step by its layer's scale."""
+
+    class LrScaled(optimizer_class):
+        def build(self, variables):
+            super().build(variables)
+            self.variable_lr_scales = [by_layer.get(_layer_of(v), 1.0) for v in variables]
+
+        def update_step(self, gradient, variable, learning_rate):
+            scale = self.variable_lr_scales[self._get_variable_index(variable)]
+            if scale != 1.0:
+                learning_rate = keras.ops.cast(learning_rate, variable.dtype) * scale
+            return super().update_step(gradient, variable, learning_rate)
+
+    LrScaled.__name__ = LrScaled.__qualname__ = f"LrScaled{optimizer_class.__name__}"
+    return LrScaled
+
+
+def _layer_of(variable):
+    """The name of the Keras layer that owns a variable: its path's second-to-last part."""
+    parts = variable.path.split("/")
+    return parts[-2] if len(parts) > 1 else None
 '''
 
 KERAS_ACTIVATIONS = ("relu", "sigmoid", "tanh", "softmax")
@@ -279,7 +349,7 @@ class KerasWriter:
         if step.holds_weights and node.frozen:
             note += ", frozen"
         elif step.holds_weights and node.lr_scale != 1.0:
-            note += f", learning-rate scale {node.lr_scale!r} (set it in your optimizer)"
+            note += f", lr x{node.lr_scale!r} (scaled_optimizer)"
         ctor = step.ctor if custom else f"keras.layers.{step.ctor}"
         self.lines.append(f"    x = {ctor}({', '.join(args)})(x)  # {note}")
 
@@ -308,13 +378,77 @@ def quoted(names: tuple[str, ...]) -> str:
     return f"({items},)" if len(names) == 1 else f"({items})"
 
 
+def freeze_table(nodes) -> tuple[tuple[str, ...], dict[str, float]]:
+    """The layers with weights that nodes freeze, and the lr scales of those that train."""
+    frozen = tuple(n.name for n in nodes if n.frozen and n.weights)
+    scales = {n.name: n.lr_scale for n in nodes if n.weights and not n.frozen and n.lr_scale != 1.0}
+    return frozen, scales
+
+
+def scales_text(scales: dict[str, float]) -> str:
+    return "{" + ", ".join(f'"{name}": {scale!r}' for name, scale in scales.items()) + "}"
+
+
+class Training:
+    """The transfer-learning part of a module: STAGES, LR_SCALES and their functions."""
+
+    def __init__(self, network: Network):
+        self.network = network
+        named = network.stages or {None: network.nodes}
+        for name in named:
+            if name is not None and not name.isidentifier():
+                raise ValueError(f"stage name {name!r} is not an identifier")
+        self.tables = {name: freeze_table(nodes) for name, nodes in named.items()}
+        self.staged = bool(network.stages)
+        self.scaled = any(scales for _, scales in self.tables.values())
+
+    def constants(self) -> str:
+        parts = [self.stages_table()] if self.staged else []
+        if self.scaled:
+            parts.append(self.lr_scales_line())
+        return "".join("\n\n" + part for part in parts)
+
+    def stages_table(self) -> str:
+        rows = [f'    "{name}": {{"frozen": {quoted(frozen)}, "lr_scales": {scales_text(scales)}}},'
+                for name, (frozen, scales) in self.tables.items()]
+        return (f"# Training stages ({builder_name(self.network)}() sets up {self.network.stage}): "
+                "the layers\n# each one freezes, and the learning-rate scales of layers that "
+                "train at a scaled rate.\nSTAGES = {\n" + "\n".join(rows) + "\n}")
+
+    def lr_scales_line(self) -> str:
+        if self.staged:
+            return ("# The learning-rate scales of the stage the model is built in.\n"
+                    f'LR_SCALES = STAGES["{self.network.stage}"]["lr_scales"]')
+        scales = scales_text(self.tables[None][1])
+        return f"# Learning-rate scales: spec layer -> scale (see scaled_optimizer).\nLR_SCALES = {scales}"
+
+    def functions(self) -> list[str]:
+        return [code for code, wanted in ((SET_STAGE, self.staged), (SCALED_OPTIMIZER, self.scaled))
+                if wanted]
+
+    def usage(self) -> str:
+        """Lines of the module docstring that show how to train with stages and lr scales."""
+        lines = []
+        if self.staged:
+            stage = next((s for s, (_, scales) in self.tables.items() if scales), self.network.stage)
+            target = "lr_scales = " if self.scaled else ""
+            lines.append(f'    {target}set_stage(model, "{stage}")  # then compile the model again')
+        if self.scaled:
+            scales = "lr_scales" if self.staged else "LR_SCALES"
+            lines.append(f"    model.compile(scaled_optimizer(keras.optimizers.Adam(1e-4), {scales}), ...)")
+        return "".join(line + "\n" for line in lines)
+
+
 def generate(network: Network) -> str:
     writer = KerasWriter(network)
     builder = writer.builder()
+    training = Training(network)
     doc = (f'"""Network {network.name} as a Keras 3 functional model over NHWC inputs, '
            f'generated by cnnspec.\n\n    model = {builder_name(network)}()  # or dtype="float64"\n'
-           '    load_portable(model, params)  # params: {"<layer>.<tensor>": array}\n"""\n')
+           '    load_portable(model, params)  # params: {"<layer>.<tensor>": array}\n'
+           f'{training.usage()}"""\n')
     parts = [doc, "\nimport keras\nimport numpy as np\n"]
     parts += [code for name, code in CUSTOM_LAYERS.items() if name in writer.custom]
-    parts += ["\n\n" + builder + "\n\n\n" + writer.weight_table() + "\n", LOADERS]
+    parts += ["\n\n" + builder + "\n\n\n" + writer.weight_table() + training.constants() + "\n",
+              LOADERS, *training.functions()]
     return "".join(parts)

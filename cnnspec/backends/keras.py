@@ -158,7 +158,9 @@ def scaled_optimizer(optimizer, lr_scales=LR_SCALES):
     for optimizers whose step is proportional to the learning rate: SGD with or without
     momentum, Adam, RMSprop, Adagrad... (scaling the gradients instead would be undone by
     Adam's normalisation). Decoupled weight decay (AdamW, weight_decay=) is applied by Keras
-    with the unscaled rate. Pass an optimizer that has not been used yet.
+    with the unscaled rate. Pass an optimizer that has not been used yet. The subclass is made
+    at run time: load a saved model with keras.models.load_model(path, compile=False) and
+    compile it again with scaled_optimizer.
     """
     if optimizer.built:
         raise ValueError("scaled_optimizer needs an optimizer that has not been used yet")

@@ -12,5 +12,5 @@ from .api import build, compile, load, load_source
 from .diagnostics import Diagnostic, SpecError
 from .ir import Network, Node
 
-__all__ = ["load", "load_source", "compile", "build", "Network", "Node", "SpecError", "Diagnostic"]
+__all__ = ["Diagnostic", "Network", "Node", "SpecError", "build", "compile", "load", "load_source"]
 __version__ = "0.1.0"

@@ -41,7 +41,7 @@ def load(path_or_text: str | Path) -> Network:
     return load_source(SourceFile("<string>", text))
 
 
-def compile(network: Network, target: str) -> str:  # noqa: A001 - the contract's name
+def compile(network: Network, target: str) -> str:
     from .backends import generate
     return generate(network, target)
 
@@ -51,4 +51,4 @@ def build(network: Network, target: str, weights=None, seed: int = 0, dtype: str
     return build_model(network, target, weights=weights, seed=seed, dtype=dtype)
 
 
-__all__ = ["analyse", "load", "load_source", "compile", "build", "TARGETS", "Diagnostics"]
+__all__ = ["TARGETS", "Diagnostics", "analyse", "build", "compile", "load", "load_source"]

@@ -7,9 +7,9 @@ Parameter counts are derived from weight shapes (one source of truth), never sto
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Mapping
 
 from .diagnostics import Diagnostic
 from .shapes import prod
@@ -102,7 +102,7 @@ class Network:
     stages: Mapping[str | None, tuple[Node, ...]] = field(default_factory=dict)
     stage: str | None = None  # the stage whose freeze flags `nodes` carry
 
-    def with_stage(self, name: str | None) -> "Network":
+    def with_stage(self, name: str | None) -> Network:
         """The same network with another stage's freeze rules applied."""
         if name == self.stage or (name is None and not self.stages):
             return self

@@ -82,7 +82,7 @@ def markdown(summary: dict) -> str:
     if summary.get("description"):
         lines += [summary["description"], ""]
     lines.append("| " + " | ".join(HEADERS) + " |")
-    lines.append("|" + "|".join(["---", "---", "---", "---:", "---:", "---:"]) + "|")
+    lines.append("|---|---|---|---:|---:|---:|")
     for row in _rows(summary)[1:]:
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
     lines.append("")

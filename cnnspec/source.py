@@ -17,10 +17,10 @@ class Span:
     end_col: int
 
     @classmethod
-    def point(cls, file: str, line: int, col: int, width: int = 1) -> "Span":
+    def point(cls, file: str, line: int, col: int, width: int = 1) -> Span:
         return cls(file, line, col, line, col + max(width, 1))
 
-    def to(self, other: "Span") -> "Span":
+    def to(self, other: Span) -> Span:
         """The span from the start of self to the end of other."""
         return Span(self.file, self.line, self.col, other.end_line, other.end_col)
 
@@ -33,7 +33,7 @@ class SourceFile:
     text: str
 
     @classmethod
-    def read(cls, path: str | Path) -> "SourceFile":
+    def read(cls, path: str | Path) -> SourceFile:
         raw = Path(path).read_bytes()
         return cls(str(path), raw.decode("utf-8", errors="replace"))
 

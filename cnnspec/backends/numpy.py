@@ -268,7 +268,41 @@ def generate(network: Network) -> str:
         previous = node
     dims = ", ".join(str(d) for d in network.input_shape)
     head = HEADER.format(name=network.name, dims=dims, input_shape=tuple(network.input_shape))
+    head = head.replace("\n\n\ndef _layers(", features_source(network) + "\n\n\ndef _layers(", 1)
     return head + "\n\n".join(body) + "\n" + helper_source(used)
+
+
+def frozen_base_end(network: Network) -> str | None:
+    """The last layer before the first layer that trains, when the network freezes a base."""
+    if not any(node.frozen for node in network.layers):
+        return None
+    last = None
+    for node in network.layers:
+        if node.weights and not node.frozen:
+            break
+        last = node.name
+    return last
+
+
+FEATURES = '''
+
+FROZEN_FEATURES = "{name}"  # the end of the frozen base
+
+
+def features(x, params):
+    """The output of layer '{name}', where the frozen base ends: compute it once with NumPy and
+    train only the new head on it (feature extraction needs no framework). Only the base's
+    tensors are read from params."""
+    for name, y in _layers(x, params):
+        if name == FROZEN_FEATURES:
+            return y
+    raise AssertionError("unreachable: FROZEN_FEATURES is a layer of this network")
+'''
+
+
+def features_source(network: Network) -> str:
+    end = frozen_base_end(network)
+    return "" if end is None else FEATURES.format(name=end).rstrip("\n")
 
 
 def comment(node: Node) -> str:

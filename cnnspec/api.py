@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from .checker import check
@@ -15,6 +16,16 @@ TARGETS = ("numpy", "torch", "keras")
 
 def analyse(source: SourceFile) -> tuple[Network | None, list[Diagnostic]]:
     """Parse and check; returns the network (None if it could not be built) and all diagnostics."""
+    collecting = gc.isenabled()
+    gc.disable()  # parsing creates many small objects and no cycles: the collector only costs time
+    try:
+        return _analyse(source)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _analyse(source: SourceFile) -> tuple[Network | None, list[Diagnostic]]:
     spec, diags = parse(source)
     if spec is None:
         return None, diags.sorted()

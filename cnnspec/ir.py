@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from types import MappingProxyType
 
 from .diagnostics import Diagnostic
@@ -44,11 +45,11 @@ class Node:
     lr_scale: float = 1.0
     group: str | None = None  # e.g. the alias of an imported base
 
-    @property
+    @cached_property
     def params(self) -> int:
         return sum(w.size for w in self.weights)
 
-    @property
+    @cached_property
     def trainable_params(self) -> int:
         if self.frozen:
             return 0

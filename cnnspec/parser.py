@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import functools
+import threading
 from importlib import resources
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
     UnexpectedInput,
     UnexpectedToken,
-    VisitError,
 )
 
 from . import syntax as S
@@ -45,9 +45,13 @@ def _cache_file(text: str) -> str | bool:
 
 @functools.lru_cache(maxsize=1)
 def get_parser() -> Lark:
+    """The LALR parser, with ToSyntax applied inline (no parse tree is built)."""
     text = grammar_text()
-    return Lark(text, parser="lalr", propagate_positions=True, maybe_placeholders=False,
+    return Lark(text, parser="lalr", maybe_placeholders=False, transformer=ToSyntax(),
                 cache=_cache_file(text))
+
+
+_PARSE_LOCK = threading.Lock()  # the inline transformer holds the current file's name
 
 
 def _span(file: str, meta) -> Span:
@@ -66,91 +70,114 @@ def _int(text: str) -> int:
     return int(digits) if len(digits) <= MAX_DIGITS else 10**MAX_DIGITS
 
 
-@v_args(meta=True)
 class ToSyntax(Transformer):
-    """Turns Lark's parse tree into syntax dataclasses with spans."""
+    """Turns Lark's parse into syntax dataclasses with spans, inline, as the parser reduces.
 
-    def __init__(self, file: str):
+    Spans come from the tokens themselves (no position propagation): a value's from its
+    tokens, a statement's from the first non-blank column of its line to its last token.
+    """
+
+    def __init__(self):
         super().__init__()
-        self.file = file
+        self.file = "<string>"
+        self.indents: list[int] = []
 
-    def span(self, meta) -> Span:
-        return _span(self.file, meta)
+    def start_file(self, source: SourceFile) -> None:
+        self.file = source.name
+        self.indents = [len(line) - len(line.lstrip(" \t\f")) for line in source.text.split("\n")]
 
     def tspan(self, tok: Token) -> Span:
         return _tok_span(self.file, tok)
 
+    def span_of(self, item) -> Span:
+        return self.tspan(item) if isinstance(item, Token) else item.span
+
+    def between(self, first, last) -> Span:
+        return self.span_of(first).to(self.span_of(last))
+
+    def statement(self, c) -> Span:
+        """From the start of the statement's line to the end of its last part."""
+        first, last = self.span_of(c[0]), self.span_of(c[-1])
+        col = self.indents[first.line - 1] + 1 if first.line <= len(self.indents) else first.col
+        return Span(self.file, first.line, min(col, first.col), last.end_line, last.end_col)
+
     # values
-    def int(self, meta, c):
+    def int(self, c):
         return S.Value("int", _int(c[0]), self.tspan(c[0]))
 
-    def neg_int(self, meta, c):
-        return S.Value("int", -_int(c[0]), self.span(meta))
+    def neg_int(self, c):
+        return S.Value("int", -_int(c[1]), self.between(c[0], c[1]))
 
-    def float(self, meta, c):
+    def float(self, c):
         return S.Value("float", float(c[0]), self.tspan(c[0]))
 
-    def neg_float(self, meta, c):
-        return S.Value("float", -float(c[0]), self.span(meta))
+    def neg_float(self, c):
+        return S.Value("float", -float(c[1]), self.between(c[0], c[1]))
 
-    def dims(self, meta, c):
+    def dims(self, c):
         parts = tuple(None if p == "?" else _int(p) for p in str(c[0]).split("x"))
         return S.Value("dims", parts, self.tspan(c[0]))
 
-    def word(self, meta, c):
+    def word(self, c):
         return S.Value("word", str(c[0]), self.tspan(c[0]))
 
-    def unknown(self, meta, c):
-        return S.Value("unknown", None, self.span(meta))
+    def unknown(self, c):
+        return S.Value("unknown", None, self.tspan(c[0]))
 
-    def string(self, meta, c):
+    def string(self, c):
         return S.Value("string", str(c[0])[1:-1], self.tspan(c[0]))
 
-    def tuple(self, meta, c):
-        return S.Value("tuple", tuple(c), self.span(meta))
+    def tuple(self, c):
+        return S.Value("tuple", tuple(c[1:-1]), self.between(c[0], c[-1]))
 
-    def option(self, meta, c):
-        return S.Option(str(c[0]), c[1], self.span(meta))
+    def option(self, c):
+        return S.Option(str(c[0]), c[1], self.between(c[0], c[1]))
 
     # statements
-    def start(self, meta, c):
+    def start(self, c):
         return S.Spec(list(c))
 
-    def network(self, meta, c):
+    def network(self, c):
         desc = str(c[1])[1:-1] if len(c) > 1 else ""
-        return S.NetworkDecl(str(c[0]), desc, self.span(meta))
+        return S.NetworkDecl(str(c[0]), desc, self.statement(c))
 
-    def input(self, meta, c):
-        return S.InputDecl(c[0], tuple(c[1:]), self.span(meta))
+    def input(self, c):
+        return S.InputDecl(c[0], tuple(c[1:]), self.statement(c))
 
-    def activation(self, meta, c):
+    def activation(self, c):
         args = tuple(a for a in c[1:] if isinstance(a, S.Value))
         opts = tuple(a for a in c[1:] if isinstance(a, S.Option))
-        return S.Activation(str(c[0]), args, opts, self.span(meta))
+        arrow = self.span_of(c[0])
+        span = Span(self.file, arrow.line, max(1, arrow.col - 3), *self._end(c[-1]))
+        return S.Activation(str(c[0]), args, opts, span)
 
-    def layer(self, meta, c):
+    def _end(self, item) -> tuple[int, int]:
+        span = self.span_of(item)
+        return span.end_line, span.end_col
+
+    def layer(self, c):
         name = name_span = None
         if len(c) >= 2 and isinstance(c[0], Token) and isinstance(c[1], Token):
             name, name_span = str(c[0]), self.tspan(c[0])
-            c = c[1:]
-        kind = c[0]
-        rest = c[1:]
+        kind = c[1] if name is not None else c[0]
+        rest = c[2:] if name is not None else c[1:]
         act = rest[-1] if rest and isinstance(rest[-1], S.Activation) else None
         args = tuple(a for a in rest if isinstance(a, S.Value))
         opts = tuple(a for a in rest if isinstance(a, S.Option))
-        return S.Layer(name, name_span, str(kind), self.tspan(kind), args, opts, act, self.span(meta))
+        return S.Layer(name, name_span, str(kind), self.tspan(kind), args, opts, act,
+                       self.between(c[0], c[-1]))
 
-    def target(self, meta, c):
+    def target(self, c):
         return c
 
-    def expect(self, meta, c):
+    def expect(self, c):
         target, op, value = c
         layer, attr = (str(target[0]), str(target[1])) if len(target) == 2 else (None, str(target[0]))
         tspan = self.tspan(target[0]).to(self.tspan(target[-1]))
-        return S.Expect(layer, attr, tspan, str(op), value, self.span(meta))
+        return S.Expect(layer, attr, tspan, str(op), value, self.statement([target[0], value]))
 
-    def range(self, meta, c):
-        return S.Selection(str(c[0]), str(c[1]), self.span(meta))
+    def range(self, c):
+        return S.Selection(str(c[0]), str(c[1]), self.between(c[0], c[1]))
 
     def _selections(self, items):
         out = []
@@ -161,24 +188,24 @@ class ToSyntax(Transformer):
                 out.append(it)
         return tuple(out)
 
-    def freeze(self, meta, c):
-        return S.FreezeRule(True, self._selections(c), (), self.span(meta))
+    def freeze(self, c):
+        return S.FreezeRule(True, self._selections(c), (), self.statement(c))
 
-    def unfreeze(self, meta, c):
+    def unfreeze(self, c):
         opts = tuple(a for a in c if isinstance(a, S.Option))
-        return S.FreezeRule(False, self._selections(c), opts, self.span(meta))
+        return S.FreezeRule(False, self._selections(c), opts, self.statement(c))
 
-    def stage(self, meta, c):
+    def stage(self, c):
         desc = str(c[1])[1:-1] if len(c) > 1 else ""
-        return S.StageDecl(str(c[0]), desc, self.span(meta))
+        return S.StageDecl(str(c[0]), desc, self.statement(c))
 
-    def import_stmt(self, meta, c):
-        return S.ImportDecl(str(c[0])[1:-1], str(c[1]), self.span(meta))
+    def import_stmt(self, c):
+        return S.ImportDecl(str(c[0])[1:-1], str(c[1]), self.statement(c))
 
-    def use_stmt(self, meta, c):
+    def use_stmt(self, c):
         opts = tuple(a for a in c[1:] if isinstance(a, S.Option))
         until = next((str(a) for a in c[1:] if isinstance(a, Token)), None)
-        return S.UseDecl(str(c[0]), until, opts, self.span(meta))
+        return S.UseDecl(str(c[0]), until, opts, self.statement(c))
 
 
 EXPECTED_NAMES = {
@@ -245,6 +272,8 @@ def _syntax_diagnostic(source: SourceFile, err: UnexpectedInput, diags: Diagnost
 
 
 def _token_hint(tok: Token) -> str | None:
+    if tok.type == "LPAR":
+        return "values do not nest: write tuples flat, e.g. pad=(0, 1, 0, 1)"
     if str(tok) == "x":
         return "write shapes without spaces, e.g. 28x28x1"
     if tok.type == "COLON":
@@ -267,23 +296,12 @@ def parse(source: SourceFile) -> tuple[S.Spec | None, Diagnostics]:
         diags.error("E003", Span.point(source.name, line, 1), "file contains NUL bytes; is it a binary file?")
         return None, diags
     try:
-        tree = get_parser().parse(source.text)
-        return ToSyntax(source.name).transform(tree), diags
+        parser = get_parser()
+        with _PARSE_LOCK:
+            parser.options.transformer.start_file(source)
+            return parser.parse(source.text), diags
     except UnexpectedInput as err:
         _syntax_diagnostic(source, err, diags)
-    except RecursionError:
-        diags.error("E003", _most_nested(source), "values are nested too deeply to read",
-                    "write tuples flat, e.g. pad=(0, 1, 0, 1)")
-    except VisitError as err:  # a value the transformer could not turn into syntax
-        where = getattr(err.obj, "meta", err.obj)
-        line, col = getattr(where, "line", 1) or 1, getattr(where, "column", 1) or 1
-        diags.error("E003", Span.point(source.name, line, col), f"cannot read this value "
-                    f"({type(err.orig_exc).__name__})")
+    except (ValueError, OverflowError) as err:  # a value the transformer could not convert
+        diags.error("E003", source.start(), f"cannot read a value of this spec ({type(err).__name__})")
     return None, diags
-
-
-def _most_nested(source: SourceFile) -> Span:
-    """The line with the most '(' (where a too deep nesting is), at its first '('."""
-    lines = source.text.splitlines() or [""]
-    number = max(range(len(lines)), key=lambda i: lines[i].count("("))
-    return Span.point(source.name, number + 1, max(1, lines[number].find("(") + 1))

@@ -29,7 +29,7 @@ CASES = [
     ("empty", "", "E002", 1, 1, "no 'input' line"),
     ("layer-first", "conv 6 3x3\n" + IN, "E002", 1, 1, "before the 'input' line"),
     ("nul", IN + "c: conv\x00 6 3x3\n", "E003", 2, 1, "NUL"),
-    ("nested", IN + "zeropad " + "(" * 3000 + "1" + ")" * 3000 + "\n", "E003", 2, 9, "nested"),
+    ("nested", IN + "zeropad " + "(" * 3000 + "1" + ")" * 3000 + "\n", "E001", 2, 10, "unexpected '('"),
     ("unknown-kind", IN + "c: convv 6 3x3\n", "E101", 2, 4, "unknown layer kind 'convv'"),
     ("unknown-activation", IN + "c: conv 6 3x3 -> rellu\n", "E101", 2, 15, "unknown activation"),
     ("unknown-option", IN + "c: conv 6 3x3 strde=2\n", "E102", 2, 15, "unknown option 'strde'"),

@@ -389,17 +389,18 @@ def test_layer_names_that_shadow_torch_attributes():
 
 
 def test_keyword_and_underscore_layer_names():
-    try:
-        net = spec("input 4x4x2\nclass: conv 2 3x3\n_hidden: relu\n")
-    except cnnspec.SpecError:
-        pytest.skip("the checker rejects these names")
+    net = spec("input 4x4x2\nclass: conv 2 3x3\n_hidden: relu\n")  # valid spec names
     model = model_class(net)()
     assert isinstance(model.class_, torch.nn.Conv2d) and isinstance(model.layer_hidden, torch.nn.ReLU)
     assert list(model.forward_layers(torch.zeros(1, 2, 4, 4))) == ["class", "_hidden"]
 
 
 @pytest.mark.parametrize("name", ["load_portable", "to_portable", "set_stage", "STAGES"])
-def test_network_name_that_would_shadow_the_module_is_refused(name):
+def test_network_name_that_would_shadow_the_module_gets_a_model_suffix(name):
     # (the checker itself refuses imports such as torch and np: E204)
-    with pytest.raises(ValueError, match=name):
-        generate(spec("input 4x4x2\nc: conv 2 3x3\n", name))
+    net = spec("input 4x4x2\nc: conv 2 3x3\n", name)
+    code = generate(net)
+    assert f"class {name}Model(nn.Module):" in code
+    model = cnnspec.build(net, "torch")
+    assert type(model).__name__ == f"{name}Model"
+    assert callable(model.cnnspec_module.load_portable)

@@ -31,8 +31,13 @@ def generate(network: Network, target: str) -> str:
 
 
 def class_name(network: Network) -> str:
-    """The PyTorch class name: the network's name (already a validated identifier)."""
-    return network.name
+    """The PyTorch class name: the network's name (a validated identifier), with 'Model'
+    appended where it would shadow a name the generated module defines or imports."""
+    from .torch import MODULE_NAMES
+    name = network.name
+    while name in MODULE_NAMES:
+        name += "Model"
+    return name
 
 
 def builder_name(network: Network) -> str:

@@ -107,9 +107,6 @@ class Generator:
     def __init__(self, network: Network):
         self.net = network
         self.cls = class_name(network)
-        if self.cls in MODULE_NAMES or keyword.iskeyword(self.cls):
-            raise ValueError(f"the network name '{self.cls}' cannot name a PyTorch class: it would "
-                             "shadow a name of the generated module; rename the network")
         self.attrs = attribute_names(network)
         self.orders = flat_orders(network)
         self.layers = [(node, getattr(self, f"{node.kind}_layer")(node)) for node in network.layers]

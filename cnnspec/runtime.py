@@ -31,7 +31,15 @@ class NumpyModel:
         return self.module.forward_layers(x, self.params)
 
 
+def quiet_tensorflow() -> None:
+    """Keep TensorFlow's C++ start-up logs off the user's terminal unless they asked for them."""
+    import os
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
 def build_model(network: Network, target: str, weights=None, seed: int = 0, dtype: str = "float32"):
+    if target == "keras":
+        quiet_tensorflow()
     params = W.resolve(network, weights, seed, dtype)
     module = exec_module(generate(network, target), f"{network.name}_{target}")
     if target == "numpy":
@@ -88,7 +96,7 @@ def _keras_layers(model, network: Network, x) -> dict:
     names = [n.name for n in network.layers]
     probe = getattr(model, "_cnnspec_probe", None)
     if probe is None:
-        probe = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
+        probe = keras.Model(model.inputs[0], [model.get_layer(n).output for n in names])
         model._cnnspec_probe = probe
     outputs = probe(x, training=False)
     if not isinstance(outputs, (list, tuple)):

@@ -86,7 +86,8 @@ def verify_network(network: Network, targets, dtype="float64", seed=0, batch=2, 
 
 
 def render_table(network: Network, report: Report) -> str:
-    pairs = sorted({d.pair for d in report.diffs}, key=lambda p: report.targets.index(p[0]))
+    order = report.targets.index
+    pairs = sorted({d.pair for d in report.diffs}, key=lambda p: (order(p[0]), order(p[1])))
     heads = ["Layer", "Output shape"] + [f"{a} vs {b}" for a, b in pairs]
     rows = [heads]
     by_key = {(d.layer, d.pair): d for d in report.diffs}
@@ -139,9 +140,13 @@ def run_verify(args, source) -> int:
     from .weights import WeightError
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     bad = [t for t in targets if t not in TARGETS]
-    if bad or not targets or args.batch < 1:
-        print(f"cnnspec: error: bad --targets or --batch: {', '.join(bad) or args.targets}; "
+    if bad or not targets:
+        print(f"cnnspec: error: bad --targets: {', '.join(bad) or repr(args.targets)}; "
               f"choose from {', '.join(TARGETS)}", file=sys.stderr)
+        return 2
+    if args.batch < 1 or args.seed < 0:
+        print(f"cnnspec: error: --batch must be at least 1 and --seed at least 0 "
+              f"(got --batch {args.batch}, --seed {args.seed})", file=sys.stderr)
         return 2
     try:
         network = load_source(source)

@@ -62,7 +62,8 @@ def validate(network: Network, params: dict, dtype: str | None = None) -> dict[s
             continue
         array = np.asarray(params[key])
         if array.dtype.kind != "f":
-            problems.append(f"tensor '{key}' has dtype {array.dtype}; weights must be floating point")
+            problems.append(f"tensor '{key}' of layer '{key.split('.')[0]}' has dtype {array.dtype}; "
+                            "weights must be floating point (float32 or float64)")
         elif tuple(array.shape) != tuple(shape):
             problems.append(f"tensor '{key}' of layer '{key.split('.')[0]}' has shape "
                             f"{tuple(array.shape)}, but the spec needs {tuple(shape)}")
@@ -80,6 +81,9 @@ def load_file(path: str | Path) -> dict[str, np.ndarray]:
         return dict(st_load(str(path)))
     except (OSError, SafetensorError, ValueError) as err:
         raise WeightError(f"cannot read weight file {path}: {err}") from None
+    except TypeError as err:  # a dtype NumPy lacks, e.g. bfloat16
+        raise WeightError(f"cannot read weight file {path}: {err}; save float32 or float64 "
+                          "tensors") from None
 
 
 def save_file(params: dict[str, np.ndarray], path: str | Path) -> None:

@@ -114,7 +114,10 @@ def cmd_compile(args) -> int:
     if args.output in (None, "-"):
         sys.stdout.write(code)
     else:
-        write_atomic(args.output, code)
+        try:
+            write_atomic(args.output, code)
+        except OSError as err:
+            raise UsageError(f"cannot write {args.output}: {err.strerror or err}") from None
         print(f"wrote {args.output} ({args.target}, {len(network.layers)} layers)", file=sys.stderr)
     return EXIT_OK
 

@@ -5,7 +5,9 @@
 For each thread count n (default 1, then 2) a child process pins every library to n threads
 before it does any work (OMP/OPENBLAS/MKL_NUM_THREADS and threadpoolctl for NumPy's BLAS,
 torch.set_num_threads / set_num_interop_threads, TensorFlow's intra- and inter-op pools, which
-can only be set once per process: hence one child per n) and measures, each ratio in one run:
+can only be set once per process: hence one child per n; OPENBLAS_THREAD_TIMEOUT=4 unless set,
+so that idle OpenBLAS workers sleep at once instead of spinning on the cores PyTorch needs next)
+and measures, each ratio in one run:
 
 1. The NumPy backend against the PyTorch backend (the same generated code `cnnspec.build`
    gives) on specs/lenet5.cnn at batch 256 and specs/vgg16.cnn at batch 2. Target: numpy/torch
@@ -17,13 +19,18 @@ can only be set once per process: hence one child per n) and measures, each rati
 3. The generated Keras model against a hand-written keras.Sequential (weights copied), both
    called as model(x, training=False) on a tf tensor made beforehand (the eager call that
    cnnspec's runtime and `verify` use; no NumPy conversion inside the timing). Target <= 1.05.
+   Parts 2 and 3 time a second, separately built hand-written model too: 'hand again'/hand is
+   an A/A control showing how far apart two identical models measure on this machine.
 
-The two sides of a ratio run interleaved (A B, then B A, ...) after a warm-up, so that load from
-other processes on this shared machine hits both alike; each line gives the median and IQR of
-each side and the median [IQR] of the per-round ratio A/B, the headline figure. Every pair is
-checked to give the same output first. The VGG-16 weights are made once (seed 0) by the parent
-and shared through a safetensors file. --quick runs fewer rounds and replaces VGG-16 at 224x224
-by the same layers at 64x64 (about 12x fewer MACs).
+The contenders of a comparison run interleaved (A B, then B A, ...; with three, each takes
+every position in turn) so that load from other processes on this shared machine hits them
+alike; the first calls, which check that all give the same output, are the warm-up. Each comparison runs up to a number of rounds, or fewer (at
+least 3) once its time budget is spent, so the whole run stays near 3-4 minutes under load.
+For each side the median and IQR of wall and process CPU time are printed, and the headline
+figure is the median [IQR] of the per-round ratio A/B (CPU time is steadier under load at
+n = 1; at n = 2 it also counts idle threads spinning). The weights are made once (seed 0) by
+the parent and shared through safetensors files. --quick runs fewer rounds and replaces VGG-16
+at 224x224 by the same layers at 64x64 (about 12x fewer MACs): about 1-1.5 minutes.
 """
 
 from __future__ import annotations
@@ -56,8 +63,8 @@ ROUNDS = {"full": {"lenet5": (25, 4.0), "vgg16": (9, 14.0), "reference": (9, 3.0
 
 def interleaved(contenders: dict, repeats: int, budget_s: float, warmup: int = 1,
                 min_rounds: int = 3) -> dict[str, dict[str, list[float]]]:
-    """Wall and process CPU times of each contender, run in alternating order (A B, B A, ...)
-    each round; the warm-up rounds are discarded. Stops after `repeats` rounds, or earlier once
+    """Wall and process CPU times of each contender, run in a changing order each round (A B,
+    B A, ...; see round_order); the warm-up rounds are discarded. Stops after `repeats` rounds, or earlier once
     `min_rounds` are done and `budget_s` has passed. The cycle collector runs once before and
     is off meanwhile (with torch and TensorFlow loaded one collection takes ~0.3 s)."""
     names = list(contenders)
@@ -67,7 +74,7 @@ def interleaved(contenders: dict, repeats: int, budget_s: float, warmup: int = 1
     gc.disable()
     try:
         for round_no in range(warmup + repeats):
-            for name in names if round_no % 2 == 0 else names[::-1]:
+            for name in round_order(names, round_no):
                 wall, cpu = time.perf_counter(), time.process_time()
                 contenders[name]()
                 if round_no >= warmup:
@@ -79,6 +86,13 @@ def interleaved(contenders: dict, repeats: int, budget_s: float, warmup: int = 1
     finally:
         gc.enable()
     return times
+
+
+def round_order(names: list[str], round_no: int) -> list[str]:
+    """A B C, C B A, B C A, A C B, ...: each contender takes every position equally often."""
+    shift = (round_no // 2) % len(names)
+    order = names[shift:] + names[:shift]
+    return order if round_no % 2 == 0 else order[::-1]
 
 
 def quartiles(values: list[float]) -> tuple[float, float, float]:
@@ -155,7 +169,8 @@ def describe_threads(n: int) -> None:
           f"{torch.get_num_interop_threads()} inter-op; TensorFlow "
           f"{tf.config.threading.get_intra_op_parallelism_threads()} intra / "
           f"{tf.config.threading.get_inter_op_parallelism_threads()} inter-op; "
-          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(not set)')}")
+          + ", ".join(f"{var}={os.environ.get(var, '(not set)')}"
+                      for var in ("OPENBLAS_CORETYPE", "OPENBLAS_THREAD_TIMEOUT")))
     for lib in sorted(threadpoolctl.threadpool_info(), key=lambda lib: lib["filepath"]):
         extra = ", ".join(f"{k} {lib[k]}" for k in ("architecture", "threading_layer") if k in lib)
         print(f"  threadpoolctl: {lib['internal_api']} {lib.get('version') or ''} "
@@ -454,6 +469,9 @@ def run_child(n: int, plan: dict, tmp: Path) -> dict | None:
     env = child_env()
     env.update({var: str(n) for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
     env["PYTHONUNBUFFERED"] = "1"
+    # OpenBLAS workers otherwise busy-wait ~0.1 s after each call, robbing the next contender
+    # (PyTorch's threads) of a core: torch after numpy measured 16 ms instead of 6 at n = 2.
+    env.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
     result = tmp / f"threads{n}.json"
     argv = [PYTHON, __file__, "--child", str(n), "--plan", json.dumps(plan), "--result", str(result)]
     print(f"\n######## {n} thread{'s' if n > 1 else ''} ########", flush=True)

@@ -207,3 +207,16 @@ def test_verify_in_a_stage(capsys):
     assert code == 0 and out.splitlines()[-1].startswith("OK")
     code, _, err = run(capsys, str(ROOT / "specs" / "transfer_finetune.cnn"), "--stage", "nope")
     assert code == 2 and "no stage named 'nope'" in err
+
+
+def test_a_missing_weight_file_is_an_unreadable_file(capsys, small, tmp_path):
+    code, _out, err = run(capsys, "verify", small, "--weights", str(tmp_path / "none.safetensors"))
+    assert code == 2 and "cannot read weight file" in err
+
+
+def test_argmax_ties_within_tolerance_are_not_a_changed_prediction():
+    from cnnspec.verify import same_prediction
+    a = np.array([[0.5, 0.5 + 1e-13, 0.1]])
+    b = np.array([[0.5 + 1e-13, 0.5, 0.1]])
+    assert same_prediction(a, b, 1e-10)
+    assert not same_prediction(a, np.array([[0.9, 0.1, 0.1]]), 1e-10)

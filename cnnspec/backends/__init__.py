@@ -3,7 +3,7 @@
 Every generated module has the same shape, so that cnnspec's runtime and `verify` can drive it:
 
 - NumPy:  ``forward(x, params)`` and ``forward_layers(x, params) -> dict[name, array]`` over
-  NHWC arrays; ``params`` is the portable dict (canonical layouts, see docs/weights.md).
+  NHWC arrays; ``params`` is the portable dict (canonical layouts, see docs/backends.md).
 - PyTorch: ``class <Network>(nn.Module)`` with ``forward(x)`` and ``forward_layers(x)``
   over NCHW tensors, and module functions ``load_portable(model, params)`` and
   ``to_portable(model) -> dict[str, np.ndarray]``.

@@ -80,6 +80,9 @@ def _conv_im2col(x, kernel, stride, dilation, groups):
     win = np.lib.stride_tricks.sliding_window_view(x, span, axis=(1, 2))
     win = win[:, ::sh, ::sw, :, ::dh, ::dw]  # (n, oh, ow, c_in, kh, kw)
     n, oh, ow = win.shape[:3]
+    if groups == 1 and depth == 1:  # one input channel: gather offset-major, in long runs
+        cols = win[:, :, :, 0].transpose(3, 4, 0, 1, 2).reshape(kh * kw, n * oh * ow)
+        return (cols.T @ kernel.reshape(kh * kw, c_out)).reshape(n, oh, ow, c_out)
     win = win.reshape(n, oh, ow, groups, depth, kh, kw)
     cols = win.transpose(3, 0, 1, 2, 5, 6, 4).reshape(groups, n * oh * ow, kh * kw * depth)
     w = kernel.reshape(kh * kw * depth, groups, c_out // groups).transpose(1, 0, 2)
@@ -184,9 +187,13 @@ def _leaky_relu(x, alpha):
 ''',
     "sigmoid": '''
 def _sigmoid(x):
-    """1 / (1 + exp(-x)), computed without overflow for large |x|."""
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    """1 / (1 + exp(-x)), in place on one new array; exp(-x) = inf for x < -88 (float32)
+    gives exactly 0, so that overflow is expected and silenced."""
+    y = np.negative(x)
+    with np.errstate(over="ignore"):
+        np.exp(y, out=y)
+    y += 1
+    return np.reciprocal(y, out=y)
 ''',
     "tanh": '''
 def _tanh(x):

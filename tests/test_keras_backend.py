@@ -366,11 +366,21 @@ def test_every_case_has_spec_shapes(name):
 
 
 def test_helper_names_never_clash_with_spec_names():
-    net = cnnspec.load("network N\ninput 5x5x2\nc1: conv 3 3x3 pad=1 -> leaky_relu alpha=0.2\n"
+    net = cnnspec.load("network N\ninput 5x5x2\nc1: conv 3 3x3 pad=(1, 0, 1, 0) -> leaky_relu alpha=0.2\n"
                        "c1_pad: conv 2 1x1\nc1_conv: relu\n")
     code = generate(net)
     assert 'name="c1_pad_"' in code and 'name="c1_conv_"' in code
     compare(net, np.random.default_rng(4).uniform(-1, 1, (1, 5, 5, 2)))
+
+
+def test_same_padding_is_one_keras_layer_and_other_padding_is_explicit():
+    same = generate(cnnspec.load("network N\ninput 9x9x2\nc: conv 3 4x4 stride=2 pad=same\n"))
+    assert 'padding="same"' in same and "ZeroPadding2D" not in same
+    sym = generate(cnnspec.load("network N\ninput 9x9x2\nc: conv 3 4x4 stride=2 pad=1\n"))
+    assert 'padding="same"' not in sym and "ZeroPadding2D(((1, 1), (1, 1))" in sym
+    for text in ("input 9x9x2\nc: conv 3 4x4 stride=2 pad=same\n",
+                 "input 8x8x2\nc: conv 3 2x2 stride=2 pad=same\nd: conv 2 3x3 dilation=2 pad=same\n"):
+        compare(cnnspec.load(text), np.random.default_rng(5).uniform(-1, 1, (2, *cnnspec.load(text).input_shape)))
 
 
 def test_generated_code_is_ruff_clean_and_deterministic(tmp_path):
@@ -389,7 +399,7 @@ def test_generated_code_comments_shapes_and_names():
     code = generate(cnnspec.load(ROOT / "specs" / "lenet5.cnn"))
     assert "def build_le_net5(dtype=\"float32\"):" in code
     assert 'name="c1", dtype=dtype)(x)  # 28x28x6, 156 params' in code
-    assert "ZeroPadding2D(((2, 2), (2, 2))" in code and 'padding="same"' not in code
+    assert "ZeroPadding2D" not in code and 'Conv2D(6, (5, 5), padding="same"' in code
     assert "LeNet-5 (1998)" not in code  # the description is never copied
     assert code.splitlines()[0].startswith('"""Network LeNet5 ')
 

@@ -11,8 +11,9 @@ The generated module imports keras and numpy only, and defines:
   own (conv kernel (kh, kw, c_in/groups, c_out), dense (in, out), batch-norm gamma, beta,
   moving_mean, moving_variance), so weights are copied as they are.
 
-Semantics that Keras's defaults get wrong are written out (design.md section 3): padding is
-always explicit (``ZeroPadding2D`` + ``padding="valid"``), never Keras's 'same'; padded or
+Semantics that Keras's defaults get wrong are written out (design.md section 3): a conv's
+padding is Keras's ``padding="same"`` only where the resolved padding equals it exactly (the
+TensorFlow rule, one layer instead of two), else explicit ``ZeroPadding2D`` + "valid"; padded or
 ceil-mode pooling uses a small layer defined in the generated module, ``PaddedPool2D``, that
 pads max pooling with -inf and divides average pooling by the cells the spec counts.
 Transfer learning: frozen layers are built with ``trainable=False`` (a frozen
@@ -27,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir import Network, Node
-from ..shapes import shape_text
+from ..shapes import same_padding, shape_text
 from . import builder_name
 
 POOL_LAYER = '''
@@ -241,14 +242,24 @@ def padding_step(pads, shape) -> list[Step]:
     return [Step("pad", "ZeroPadding2D", [f"(({t}, {b}), ({left}, {right}))"], out)]
 
 
+def is_keras_same(node: Node) -> bool:
+    """Whether the resolved padding is exactly what Keras's padding="same" computes (the
+    TensorFlow rule, also used by cnnspec's 'same'), and non-zero."""
+    a = node.attrs
+    same = tuple(p for axis in (0, 1) for p in same_padding(
+        node.in_shape[axis], a["kernel"][axis], a["stride"][axis], a["dilation"][axis]))
+    return any(a["padding"]) and tuple(a["padding"]) == same
+
+
 def conv_steps(node: Node) -> list[Step]:
     a = node.attrs
-    steps = padding_step(a["padding"], node.in_shape)
-    shape = steps[-1].shape if steps else node.in_shape
     # Keras's Conv2D takes a stride or a dilation, not both: subsample after a stride-1 conv
     split = max(a["stride"]) > 1 and max(a["dilation"]) > 1
+    same = is_keras_same(node) and not split  # one layer instead of ZeroPadding2D + Conv2D
+    steps = [] if same else padding_step(a["padding"], node.in_shape)
+    shape = steps[-1].shape if steps else node.in_shape
     kernel = a["kernel"]
-    args = [str(a["filters"]), pair(kernel)]
+    args = [str(a["filters"]), pair(kernel)] + (['padding="same"'] if same else [])
     if a["stride"] != (1, 1) and not split:
         args.append(f"strides={pair(a['stride'])}")
     if a["dilation"] != (1, 1):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from . import syntax as S
 from .args import ArgReader, did_you_mean
 from .composition import resolve_import, use_entries
@@ -47,6 +49,11 @@ class Checker:
         self.nodes = list(staged[self.stages.default])
         return self._network(staged)
 
+    @cached_property
+    def uses_base(self) -> bool:
+        """Whether the spec takes its input from an imported base (`use`)."""
+        return any(isinstance(st, S.UseDecl) for st in self.spec.statements)
+
     def _sort_statements(self) -> None:
         for stmt in self.spec.statements:
             if isinstance(stmt, S.NetworkDecl):
@@ -55,7 +62,7 @@ class Checker:
             elif isinstance(stmt, S.InputDecl):
                 self._once("input", stmt, "input")
             elif isinstance(stmt, S.Layer):
-                if self.input is None and not self.entries:
+                if self.input is None and not self.entries and not self.uses_base:
                     self.diags.error("E002", stmt.span, "a layer comes before the 'input' line",
                                      "start the spec with e.g. 'input 28x28x1'")
                 self.entries.append((stmt, stmt.name, None))

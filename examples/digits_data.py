@@ -31,7 +31,7 @@ def digits_split(digits: range, seed: int = 0, test_fraction: float = 0.3,
 
 
 def base_task(seed: int = 0) -> Split:
-    return digits_split(range(0, 5), seed)
+    return digits_split(range(5), seed)
 
 
 def transfer_task(seed: int = 0) -> Split:

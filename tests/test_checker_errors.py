@@ -267,3 +267,12 @@ def test_every_code_is_documented():
     table = (PACKAGE.parent / "docs" / "cli.md").read_text()
     documented = set(re.findall(r"^\| ([EW]\d{3}) \|", table, re.MULTILINE))
     assert documented == {c[2] for c in CASES} | {"E206", "E207"}
+
+
+def test_a_failed_import_is_the_only_error_of_the_spec_using_it(tmp_path):
+    spec = tmp_path / "t.cnn"
+    spec.write_text('import "nope.cnn" as base\nuse base until pool2\nhead: dense 3\nfreeze base\n')
+    from cnnspec.api import analyse
+    from cnnspec.source import SourceFile
+    _network, diags = analyse(SourceFile.read(spec))
+    assert [(d.code, d.span.line) for d in diags] == [("E205", 1)]

@@ -22,6 +22,8 @@ def select(sel: S.Selection, order: dict[str, int], nodes: list[Node], groups: d
     for name in (sel.first, sel.last):
         if name is not None and name not in order:
             hint = did_you_mean(name, order) or "freeze rules name layers, or first..last ranges"
+            if name in groups:
+                hint = f"'{name}' is an imported base, not a layer: write '{name}' alone for all its layers"
             diags.error("E202", sel.span, f"no layer named '{name}'", hint)
             return None
     if sel.last is None:

@@ -29,18 +29,13 @@ def _analyse(source: SourceFile) -> tuple[Network | None, list[Diagnostic]]:
     spec, diags = parse(source)
     if spec is None:
         return None, diags.sorted()
-    try:
-        network = check(source, spec, diags)
-    except RecursionError:
-        diags.error("E003", source.start(), "the spec is nested too deeply to check")
-        network = None
-    return network, diags.sorted()
+    return check(source, spec, diags), diags.sorted()
 
 
 def load_source(source: SourceFile) -> Network:
     network, diagnostics = analyse(source)
     if network is None or any(d.severity == "error" for d in diagnostics):
-        raise SpecError(source, [d for d in diagnostics])
+        raise SpecError(source, list(diagnostics))
     return network
 
 

@@ -113,8 +113,7 @@ class Checker:
             setattr(self, attr, stmt)
 
     def _input_node(self) -> Node | None:
-        if self.input is None and self.diags.has_errors() and any(
-                isinstance(st, S.UseDecl) for st in self.spec.statements):
+        if self.input is None and self.diags.has_errors() and self.uses_base:
             return None  # the failed import or use already said why there is no input
         if self.input is None:
             where = self.spec.statements[0].span if self.spec.statements else self.source.start()

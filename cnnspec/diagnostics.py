@@ -7,7 +7,6 @@ annotations.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from .source import SourceFile, Span
@@ -51,16 +50,9 @@ class Diagnostics:
     def warning(self, code: str, span: Span, message: str, hint: str | None = None) -> None:
         self.items.append(Diagnostic(code, WARNING, span, message, hint))
 
-    def extend(self, other: Diagnostics) -> None:
-        self.items.extend(other.items)
-
     @property
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.items if d.severity == ERROR]
-
-    @property
-    def warnings(self) -> list[Diagnostic]:
-        return [d for d in self.items if d.severity == WARNING]
 
     def has_errors(self) -> bool:
         return any(d.severity == ERROR for d in self.items)
@@ -149,7 +141,3 @@ def render_github(diagnostics: list[Diagnostic]) -> str:
         out.append(f"::{level} file={file},line={s.line},col={s.col}::"
                    f"{_escape_github(f'{d.code}: {msg}')}")
     return "\n".join(out)
-
-
-def render_json(diagnostics: list[Diagnostic]) -> str:
-    return json.dumps([d.to_json() for d in diagnostics])

@@ -80,6 +80,9 @@ class Conv:
                     "write e.g. 'conv 32 3x3' (32 kernels of 3x3)")
             return None
         filters = r.int_of(filters_v, "number of kernels")
+        if kernel_v.kind == "dims" and len(kernel_v.value) not in (2, 3):
+            r.error("E103", kernel_v, f"a kernel is KxK, KhxKw or KxKxDepth, not '{kernel_v.describe()}'")
+            return None
         win = read_window(r, kernel_v, False, unknown_ok=True)
         groups = r.int_of(r.value("groups"), "groups") if r.value("groups") else 1
         bias = r.bool_of(r.value("bias"), "bias") if r.value("bias") else True
@@ -109,9 +112,6 @@ class Conv:
                         f"input channels{per}",
                         "a kernel's depth must equal the number of input channels; the number of "
                         "kernels sets the output channels")
-        elif kernel_v.kind == "dims" and len(kernel_v.value) != 2:
-            r.error("E103", kernel_v, f"a kernel is KxK, KhxKw or KxKxDepth, not '{kernel_v.describe()}'")
-            return False
         return True
 
     def _resolved(self, res, in_shape, filters, groups, bias, act) -> Resolved:
@@ -137,6 +137,10 @@ class Pool:
         kernel_v = r.take(("dims", "int", "unknown"))
         if kernel_v is None:
             r.error("E104", layer, f"{layer.kind} needs a window size", f"write e.g. '{layer.kind} 2x2'")
+            return None
+        if kernel_v.kind == "dims" and len(kernel_v.value) != 2:
+            r.error("E103", kernel_v, f"a pooling window is KxK or KhxKw, not '{kernel_v.describe()}'",
+                    "pooling works on each channel alone: it has no depth")
             return None
         win = read_window(r, kernel_v, True, unknown_ok=True)
         explicit = rounding(r, ("floor", "ceil"))

@@ -6,7 +6,7 @@ from .shapes import shape_text
 
 
 def _rows(summary: dict) -> list[tuple[str, ...]]:
-    rows = [("input", "input", shape_text(summary["input_shape"]), "0", "", str(_input_line(summary)))]
+    rows = [("input", "input", shape_text(summary["input_shape"]), "0", "", str(summary["input_line"]))]
     for layer in summary["layers"]:
         trainable = "frozen" if layer["frozen"] and layer["params"] else (
             f"{layer['trainable_params']:,}" if layer["params"] else "")
@@ -18,10 +18,6 @@ def _rows(summary: dict) -> list[tuple[str, ...]]:
         rows.append((layer["name"], layer["kind"], shape_text(layer["output_shape"]),
                      f"{layer['params']:,}", trainable, line))
     return rows
-
-
-def _input_line(summary: dict) -> int:
-    return summary.get("input_line", 0) or ""
 
 
 HEADERS = ("Layer", "Kind", "Output shape", "Params", "Trainable", "Line")

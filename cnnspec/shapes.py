@@ -69,26 +69,6 @@ def prod(shape) -> int:
     return result
 
 
-def flatten_index_nhwc(h: int, w: int, c: int, width: int, channels: int) -> int:
-    """Position of (h, w, c) in an NHWC flatten: (h*W + w)*C + c."""
-    return (h * width + w) * channels + c
-
-
-def flatten_index_nchw(h: int, w: int, c: int, height: int, width: int) -> int:
-    """Position of (h, w, c) in an NCHW flatten: (c*H + h)*W + w."""
-    return (c * height + h) * width + w
-
-
-def nchw_to_nhwc_flat_order(height: int, width: int, channels: int) -> list[int]:
-    """perm such that nhwc_flat[perm[i]] is the i-th element of the NCHW flatten."""
-    return [
-        flatten_index_nhwc(h, w, c, width, channels)
-        for c in range(channels)
-        for h in range(height)
-        for w in range(width)
-    ]
-
-
 # --- solving one unknown from a stated output size (the seed's F = N - S(out - 1)) ---
 
 def solve_kernel(n: int, out: int, s: int, lo: int, hi: int, d: int = 1) -> list[int]:

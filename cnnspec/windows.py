@@ -125,9 +125,9 @@ def read_window(r: ArgReader, kernel_value, default_stride_is_kernel: bool, unkn
     """Read kernel, stride, padding and dilation into a Window (None on error)."""
     if kernel_value is None:
         return None
-    kernel = r.pair_of(kernel_value, "kernel size", 1, unknown_ok) if kernel_value.kind != "dims" \
-        or len(kernel_value.value) == 2 else r.pair_of(
-            S.Value("dims", kernel_value.value[:2], kernel_value.span), "kernel size", 1, unknown_ok)
+    if kernel_value.kind == "dims" and len(kernel_value.value) == 3:  # KxKxDepth: the caller checks depth
+        kernel_value = S.Value("dims", kernel_value.value[:2], kernel_value.span)
+    kernel = r.pair_of(kernel_value, "kernel size", 1, unknown_ok)
     stride_v = r.value("stride")
     stride = r.pair_of(stride_v, "stride", 1, unknown_ok) if stride_v else None
     pad_v = r.value("pad") or r.value("padding")

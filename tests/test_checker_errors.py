@@ -276,3 +276,10 @@ def test_a_failed_import_is_the_only_error_of_the_spec_using_it(tmp_path):
     from cnnspec.source import SourceFile
     _network, diags = analyse(SourceFile.read(spec))
     assert [(d.code, d.span.line) for d in diags] == [("E205", 1)]
+
+
+def test_a_pooling_window_with_a_depth_is_refused():
+    from cnnspec.api import analyse
+    from cnnspec.source import SourceFile
+    _network, diags = analyse(SourceFile("p.cnn", "input 8x8x3\np: maxpool 2x2x3\n"))
+    assert [(d.code, d.span.line, d.span.col) for d in diags] == [("E103", 2, 12)]

@@ -290,10 +290,3 @@ def test_fact_vgg16(specs):
 def test_fact_multichannel(specs):
     assert specs["multichannel"].output.out_shape == (2, 2, 1)
     assert specs["multichannel_stacked"].node("pair").weights[0].shape == (2, 2, 3, 2)
-
-
-def test_flatten_order_nhwc_and_nchw():
-    h, w, c = 2, 3, 4
-    perm = shapes.nchw_to_nhwc_flat_order(h, w, c)
-    x = np.arange(h * w * c).reshape(h, w, c)  # NHWC values are their own NHWC flat index
-    assert list(x.transpose(2, 0, 1).reshape(-1)) == perm

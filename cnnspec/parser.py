@@ -23,11 +23,11 @@ MAX_TEXT = 1_000_000  # characters; longer specs are refused rather than parsed
 
 
 def grammar_text() -> str:
-    try:
-        return resources.files("cnnspec.grammars").joinpath("cnnspec.lark").read_text("utf-8")
-    except (ModuleNotFoundError, FileNotFoundError):
-        here = Path(__file__).resolve().parent.parent / "grammars" / "cnnspec.lark"
+    """The grammar: beside the package in a source checkout, else the copy in the wheel."""
+    here = Path(__file__).resolve().parent.parent / "grammars" / "cnnspec.lark"
+    if here.is_file():
         return here.read_text("utf-8")
+    return resources.files("cnnspec.grammars").joinpath("cnnspec.lark").read_text("utf-8")
 
 
 def _cache_file(text: str) -> str | bool:

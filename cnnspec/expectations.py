@@ -9,6 +9,7 @@ from .args import did_you_mean
 from .diagnostics import Diagnostics
 from .ir import Node
 from .shapes import shape_text
+from .windows import axis_arithmetic
 
 OPS = {"==": operator.eq, "!=": operator.ne, "<=": operator.le, ">=": operator.ge,
        "<": operator.lt, ">": operator.gt}
@@ -99,11 +100,15 @@ def derivation(node: Node) -> str | None:
     """A learner's explanation of where a layer's shape comes from."""
     a = node.attrs
     if node.kind in ("conv", "maxpool", "avgpool"):
-        n, f, s = node.in_shape[0], a["kernel"][0], a["stride"][0]
-        p = a["padding"][0] + a["padding"][1]
-        return (f"height: (N - F + 2P)/S + 1 = ({n} - {f} + {p})/{s} + 1 = {node.out_shape[0]}"
-                + (f"; {node.kind} keeps {node.out_shape[2]} channels" if node.kind != "conv" else
-                   f"; {a['filters']} kernels give {a['filters']} channels"))
+        axes = [f"{name}: {axis_arithmetic(node.in_shape[axis], a, axis)}"
+                for axis, name in ((0, "height"), (1, "width"))]
+        if axes[1][len("width: "):] == axes[0][len("height: "):]:
+            axes = [f"height and width: {axes[0][len('height: '):]}"]
+        c = node.out_shape[2]
+        channels = f"{c} channel" + ("s" if c != 1 else "")
+        channels = (f"{node.kind} keeps the {channels}" if node.kind != "conv" else
+                    f"{a['filters']} kernel{'s' if c != 1 else ''} give {channels}")
+        return "; ".join([*axes, channels])
     if node.kind == "flatten" and len(node.in_shape) == 3:
         h, w, c = node.in_shape
         return f"flatten of {shape_text(node.in_shape)} gives {h} x {w} x {c} = {h * w * c:,} values"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from importlib import resources
 from pathlib import Path
@@ -58,8 +59,10 @@ def _span(file: str, meta) -> Span:
     return Span(file, meta.line, meta.column, meta.end_line, meta.end_column)
 
 
-def _tok_span(file: str, tok: Token) -> Span:
-    return Span(file, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1)
+def _tok_span(file: str, tok: Token, line0: int = 0) -> Span:
+    """A token's span; line0 is the line before the parsed text starts (when parsing one statement)."""
+    return Span(file, tok.line + line0, tok.column, (tok.end_line or tok.line) + line0,
+                tok.end_column or tok.column + 1)
 
 
 MAX_DIGITS = 60  # longer integers stand in as 10**60: past every limit, and printable
@@ -81,13 +84,15 @@ class ToSyntax(Transformer):
         super().__init__()
         self.file = "<string>"
         self.indents: list[int] = []
+        self.line0 = 0  # lines before the text being parsed (statement-by-statement recovery)
 
     def start_file(self, source: SourceFile) -> None:
         self.file = source.name
+        self.line0 = 0
         self.indents = [len(line) - len(line.lstrip(" \t\f")) for line in source.text.split("\n")]
 
     def tspan(self, tok: Token) -> Span:
-        return _tok_span(self.file, tok)
+        return _tok_span(self.file, tok, self.line0)
 
     def span_of(self, item) -> Span:
         return self.tspan(item) if isinstance(item, Token) else item.span
@@ -142,7 +147,7 @@ class ToSyntax(Transformer):
         return S.NetworkDecl(str(c[0]), desc, self.statement(c))
 
     def input(self, c):
-        return S.InputDecl(c[0], tuple(c[1:]), self.statement(c))
+        return S.InputDecl(c[1], tuple(c[2:]), self.statement(c))
 
     def activation(self, c):
         args = tuple(a for a in c[1:] if isinstance(a, S.Value))
@@ -247,28 +252,31 @@ def _describe_expected(expected) -> str:
     return ", ".join(names)
 
 
-def _syntax_diagnostic(source: SourceFile, err: UnexpectedInput, diags: Diagnostics) -> None:
+def _syntax_diagnostic(name: str, text: str, err: UnexpectedInput, diags: Diagnostics,
+                       line0: int = 0) -> None:
+    """One E001 for a syntax error in `text`, which starts after line `line0` of the file."""
     line = getattr(err, "line", 1) or 1
     col = getattr(err, "column", 1) or 1
     if line < 1:
-        line, col = max(1, source.text.count("\n") + 1), 1
+        line, col = max(1, text.rstrip("\n").count("\n") + 1), 1
+    line += line0
     if isinstance(err, UnexpectedCharacters):
-        ch = source.text[err.pos_in_stream] if err.pos_in_stream < len(source.text) else "?"
+        ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else "?"
         msg = f"unexpected character {ch!r}"
         hint = "cnnspec specs use names, numbers, shapes like 28x28x1, key=value options and '#' comments"
-        diags.error("E001", Span.point(source.name, line, col), msg, hint)
+        diags.error("E001", Span.point(name, line, col), msg, hint)
         return
     if isinstance(err, UnexpectedToken) and err.token.type != "$END":
         tok = err.token
         shown = "end of line" if tok.type == "_NL" else repr(str(tok))
         msg = f"unexpected {shown}; expected {_describe_expected(err.expected)}"
         width = len(str(tok)) if tok.type != "_NL" else 1
-        diags.error("E001", Span.point(source.name, line, col, width), msg, _token_hint(tok))
+        diags.error("E001", Span.point(name, line, col, width), msg, _token_hint(tok))
         return
     msg = "unexpected end of file"
     if isinstance(err, (UnexpectedEOF, UnexpectedToken)):
         msg += f"; expected {_describe_expected(err.expected)}"
-    diags.error("E001", Span.point(source.name, line, col), msg)
+    diags.error("E001", Span.point(name, line, col), msg)
 
 
 def _token_hint(tok: Token) -> str | None:
@@ -284,7 +292,7 @@ def _token_hint(tok: Token) -> str | None:
 
 
 def parse(source: SourceFile) -> tuple[S.Spec | None, Diagnostics]:
-    """Parse a spec; on a syntax error return (None, diagnostics) with its location."""
+    """Parse a spec; on syntax errors return (None, diagnostics), one E001 per broken statement."""
     diags = Diagnostics()
     if len(source.text) > MAX_TEXT:
         diags.error("E003", source.start(), f"file too large ({len(source.text)} characters)",
@@ -295,13 +303,60 @@ def parse(source: SourceFile) -> tuple[S.Spec | None, Diagnostics]:
         line = source.text.count("\n", 0, col) + 1
         diags.error("E003", Span.point(source.name, line, 1), "file contains NUL bytes; is it a binary file?")
         return None, diags
-    try:
-        parser = get_parser()
-        with _PARSE_LOCK:
-            parser.options.transformer.start_file(source)
-            return parser.parse(source.text), diags
-    except UnexpectedInput as err:
-        _syntax_diagnostic(source, err, diags)
-    except (ValueError, OverflowError) as err:  # a value the transformer could not convert
-        diags.error("E003", source.start(), f"cannot read a value of this spec ({type(err).__name__})")
+    parser = get_parser()
+    with _PARSE_LOCK:
+        parser.options.transformer.start_file(source)
+        try:
+            return parser.parse(source.text), diags  # the common case: one pass over the file
+        except (UnexpectedInput, ValueError, OverflowError):
+            pass
+        for line0, text in statement_texts(source.text):  # recover: each statement on its own
+            _parse_statement(parser, source.name, line0, text, diags)
     return None, diags
+
+
+def _parse_statement(parser: Lark, name: str, line0: int, text: str, diags: Diagnostics) -> None:
+    parser.options.transformer.line0 = line0
+    try:
+        parser.parse(text)
+    except UnexpectedInput as err:
+        _syntax_diagnostic(name, text, err, diags, line0)
+    except (ValueError, OverflowError) as err:  # a value the transformer could not convert
+        diags.error("E003", Span.point(name, line0 + 1, 1),
+                    f"cannot read a value of this statement ({type(err).__name__})")
+
+
+def statement_texts(text: str) -> list[tuple[int, str]]:
+    """The file cut into statements, as (lines before it, its text with its newline).
+
+    A statement is one line, joined with the next while it ends in a '\\' continuation
+    outside a comment or string, which is exactly where the lexer sees no end of line.
+    """
+    out, start, first = [], 0, 0
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if i + 1 < len(lines) and _continues(line):
+            continue
+        out.append((first, "\n".join(lines[start: i + 1]) + ("\n" if i + 1 < len(lines) else "")))
+        start = first = i + 1
+    return out
+
+
+def _continues(line: str) -> bool:
+    """Whether a physical line ends in the '\\' that joins it to the next one."""
+    i, code_end = 0, len(line)
+    while i < len(line):
+        if line[i] == '"':
+            close = line.find('"', i + 1)
+            if close < 0:
+                break
+            i = close + 1
+        elif line[i] == "#":
+            code_end = i
+            break
+        else:
+            i += 1
+    return code_end == len(line) and _CONTINUATION.search(line) is not None
+
+
+_CONTINUATION = re.compile(r"\\[\t \f]*\r?$")  # the grammar's ignored '\\' + newline, less the newline

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 import threading
@@ -59,10 +60,8 @@ def _span(file: str, meta) -> Span:
     return Span(file, meta.line, meta.column, meta.end_line, meta.end_column)
 
 
-def _tok_span(file: str, tok: Token, line0: int = 0) -> Span:
-    """A token's span; line0 is the line before the parsed text starts (when parsing one statement)."""
-    return Span(file, tok.line + line0, tok.column, (tok.end_line or tok.line) + line0,
-                tok.end_column or tok.column + 1)
+def _tok_span(file: str, tok: Token) -> Span:
+    return Span(file, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1)
 
 
 MAX_DIGITS = 60  # longer integers stand in as 10**60: past every limit, and printable
@@ -84,15 +83,13 @@ class ToSyntax(Transformer):
         super().__init__()
         self.file = "<string>"
         self.indents: list[int] = []
-        self.line0 = 0  # lines before the text being parsed (statement-by-statement recovery)
 
     def start_file(self, source: SourceFile) -> None:
         self.file = source.name
-        self.line0 = 0
         self.indents = [len(line) - len(line.lstrip(" \t\f")) for line in source.text.split("\n")]
 
     def tspan(self, tok: Token) -> Span:
-        return _tok_span(self.file, tok, self.line0)
+        return _tok_span(self.file, tok)
 
     def span_of(self, item) -> Span:
         return self.tspan(item) if isinstance(item, Token) else item.span
@@ -252,14 +249,11 @@ def _describe_expected(expected) -> str:
     return ", ".join(names)
 
 
-def _syntax_diagnostic(name: str, text: str, err: UnexpectedInput, diags: Diagnostics,
-                       line0: int = 0) -> None:
-    """One E001 for a syntax error in `text`, which starts after line `line0` of the file."""
+def _syntax_diagnostic(name: str, text: str, err: UnexpectedInput, diags: Diagnostics) -> None:
     line = getattr(err, "line", 1) or 1
     col = getattr(err, "column", 1) or 1
     if line < 1:
-        line, col = max(1, text.rstrip("\n").count("\n") + 1), 1
-    line += line0
+        line, col = max(1, text.count("\n") + 1), 1
     if isinstance(err, UnexpectedCharacters):
         ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else "?"
         msg = f"unexpected character {ch!r}"
@@ -303,48 +297,73 @@ def parse(source: SourceFile) -> tuple[S.Spec | None, Diagnostics]:
         line = source.text.count("\n", 0, col) + 1
         diags.error("E003", Span.point(source.name, line, 1), "file contains NUL bytes; is it a binary file?")
         return None, diags
-    parser = get_parser()
-    with _PARSE_LOCK:
-        parser.options.transformer.start_file(source)
-        try:
-            return parser.parse(source.text), diags  # the common case: one pass over the file
-        except (UnexpectedInput, ValueError, OverflowError):
-            pass
-        for line0, text in statement_texts(source.text):  # recover: each statement on its own
-            _parse_statement(parser, source.name, line0, text, diags)
+    recovery = _Recovery(source, diags)
+    try:
+        parser = get_parser()
+        with _PARSE_LOCK:
+            parser.options.transformer.start_file(source)
+            spec = parser.parse(source.text, on_error=recovery)
+        return (None if diags.has_errors() else spec), diags
+    except UnexpectedInput as err:  # the end of the file, after recovery reported it
+        if not recovery.reported(err):
+            _syntax_diagnostic(source.name, source.text, err, diags)
+    except (ValueError, OverflowError) as err:  # a value the transformer could not convert
+        diags.error("E003", source.start(), f"cannot read a value of this spec ({type(err).__name__})")
     return None, diags
 
 
-def _parse_statement(parser: Lark, name: str, line0: int, text: str, diags: Diagnostics) -> None:
-    parser.options.transformer.line0 = line0
-    try:
-        parser.parse(text)
-    except UnexpectedInput as err:
-        _syntax_diagnostic(name, text, err, diags, line0)
-    except (ValueError, OverflowError) as err:  # a value the transformer could not convert
-        diags.error("E003", Span.point(name, line0 + 1, 1),
-                    f"cannot read a value of this statement ({type(err).__name__})")
+class _Recovery:
+    """Lark's on_error: report the error, skip to the end of its statement, parse on.
 
-
-def statement_texts(text: str) -> list[tuple[int, str]]:
-    """The file cut into statements, as (lines before it, its text with its newline).
-
-    A statement is one line, joined with the next while it ends in a '\\' continuation
-    outside a comment or string, which is exactly where the lexer sees no end of line.
+    The statements before are dropped from the parser's stacks (the spec is not checked when
+    it has syntax errors), so a broken line never makes the next one look broken.
     """
-    out, start, first = [], 0, 0
-    lines = text.split("\n")
-    for i, line in enumerate(lines):
-        if i + 1 < len(lines) and _continues(line):
-            continue
-        out.append((first, "\n".join(lines[start: i + 1]) + ("\n" if i + 1 < len(lines) else "")))
-        start = first = i + 1
-    return out
+
+    def __init__(self, source: SourceFile, diags: Diagnostics):
+        self.source, self.diags = source, diags
+        self.ends: list[int] | None = None  # where each statement's line ends, found on demand
+        self.last: UnexpectedInput | None = None
+
+    def reported(self, err: UnexpectedInput) -> bool:
+        return err is self.last
+
+    def __call__(self, err: UnexpectedInput) -> bool:
+        _syntax_diagnostic(self.source.name, self.source.text, err, self.diags)
+        self.last = err
+        if isinstance(err, UnexpectedToken) and err.token.type == "$END":
+            return False
+        lexer = err.interactive_parser.lexer_thread.state
+        if not (isinstance(err, UnexpectedToken) and err.token.type == "_NL"):
+            pos = lexer.line_ctr.char_pos
+            lexer.line_ctr.feed(self.source.text[pos: self._statement_end(pos)])
+        state = err.interactive_parser.parser_state
+        state.state_stack[:] = [state.parse_conf.start_state]
+        state.value_stack[:] = []
+        return True
+
+    def _statement_end(self, pos: int) -> int:
+        if self.ends is None:
+            self.ends = statement_ends(self.source.text)
+        i = bisect.bisect_left(self.ends, pos)
+        return self.ends[i] if i < len(self.ends) else len(self.source.text)
+
+
+def statement_ends(text: str) -> list[int]:
+    """The offsets of the newlines that end statements: every '\\n' but those of a '\\'
+    continuation outside a comment or string, which is exactly where the lexer sees no end
+    of line."""
+    ends, pos = [], 0
+    for line in text.split("\n")[:-1]:
+        pos += len(line)
+        if not _continues(line):
+            ends.append(pos)
+        pos += 1
+    return ends
 
 
 def _continues(line: str) -> bool:
     """Whether a physical line ends in the '\\' that joins it to the next one."""
-    i, code_end = 0, len(line)
+    i = 0
     while i < len(line):
         if line[i] == '"':
             close = line.find('"', i + 1)
@@ -352,11 +371,10 @@ def _continues(line: str) -> bool:
                 break
             i = close + 1
         elif line[i] == "#":
-            code_end = i
-            break
+            return False  # the comment runs to the end of the line, backslash and all
         else:
             i += 1
-    return code_end == len(line) and _CONTINUATION.search(line) is not None
+    return _CONTINUATION.search(line) is not None
 
 
 _CONTINUATION = re.compile(r"\\[\t \f]*\r?$")  # the grammar's ignored '\\' + newline, less the newline

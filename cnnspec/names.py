@@ -10,7 +10,8 @@ clean compiles, in every target, to a module that parses, imports and runs:
   keyword, a builtin (``super``, ``tuple``, ``dict``...), a dunder (``__debug__``, ``__class__``)
   or a name the generated module itself defines or imports (``torch``, ``load_portable``...);
 - PyTorch attributes: the layer's name; ``layer<name>`` when it starts with ``_`` (no private,
-  mangled or dunder attributes); ``<name>_`` when it is a keyword or an ``nn.Module`` attribute;
+  mangled or dunder attributes); ``<name>_`` when it is a keyword, an ``nn.Module`` attribute or
+  a method name that ruff flags (``assertEquals``);
   then ``_`` appended while it would equal another layer's name or attribute;
 - the Keras builder function: ``build_<network name in snake case>``;
 - Keras helper layers (a spec layer that Keras builds from several layers): ``<layer>_<role>``,
@@ -51,6 +52,16 @@ NN_MODULE_ATTRIBUTES = frozenset({
     "share_memory", "state_dict", "to", "to_empty", "train", "type", "xpu", "zero_grad",
     "training", "forward_layers", "cnnspec_module", "param_groups",
 })
+
+# Method names that linters flag on any object (ruff UP005: unittest's deprecated aliases, which
+# `self.assert_(x)` would look like): a layer attribute avoids them too.
+UNITTEST_ALIASES = frozenset({
+    "assert_", "assertEquals", "assertNotEquals", "assertAlmostEquals", "assertNotAlmostEquals",
+    "assertRegexpMatches", "assertNotRegexpMatches", "assertRaisesRegexp", "failUnlessEqual",
+    "failIfEqual", "failUnlessAlmostEqual", "failIfAlmostEqual", "failUnless", "failUnlessRaises",
+    "failIf",
+})
+UNSAFE_ATTRIBUTES = NN_MODULE_ATTRIBUTES | UNITTEST_ALIASES
 
 # Module-level names that the generated modules define or import (tests compare these with the
 # globals of executed modules).
@@ -98,11 +109,11 @@ def torch_attribute_names(layer_names: Iterable[str]) -> dict[str, str]:
     `layer<name>` (leading `_`) or `<name>_` (keyword, nn.Module attribute), never equal to
     another layer's name or attribute (two spec names never map to one attribute)."""
     layer_names = list(layer_names)
-    taken = set(layer_names) | NN_MODULE_ATTRIBUTES
+    taken = set(layer_names) | UNSAFE_ATTRIBUTES
     names = {}
     for name in layer_names:
         attr = "layer" + name if name.startswith("_") else name
-        if attr != name or attr in NN_MODULE_ATTRIBUTES or attr in KEYWORDS:
+        if attr != name or attr in UNSAFE_ATTRIBUTES or attr in KEYWORDS:
             attr = unique(attr + ("" if attr != name else "_"), taken)
         names[name] = attr
     return names

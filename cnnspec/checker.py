@@ -10,14 +10,12 @@ from .composition import resolve_import, use_entries
 from .diagnostics import Diagnostics
 from .ir import Network, Node, freeze_attrs
 from .layers import COMMON_OPTIONS, KINDS, NODE_KIND, Resolved, activation_advice
+from .names import RESERVED_LAYER_NAMES, automatic_names, network_name_from_file
 from .shapes import shape_text
 from .stages import StagePlan
 from .windows import axis_arithmetic, stated_out_hint
 
 MAX_PARAMS = 10**12  # past this no framework could allocate the weights
-RESERVED = {"input"}
-# a network's name becomes a class or function name next to these imports in generated code
-GENERATED_MODULE_NAMES = {"torch", "nn", "F", "np", "numpy", "keras", "math"}
 
 
 class Checker:
@@ -58,7 +56,6 @@ class Checker:
         for stmt in self.spec.statements:
             if isinstance(stmt, S.NetworkDecl):
                 self._once("header", stmt, "network")
-                self._check_network_name(stmt)
             elif isinstance(stmt, S.InputDecl):
                 self._once("input", stmt, "input")
             elif isinstance(stmt, S.Layer):
@@ -72,13 +69,6 @@ class Checker:
                 self._use(stmt)
             else:
                 self.stages.add(stmt)
-
-    def _check_network_name(self, decl: S.NetworkDecl) -> None:
-        import keyword
-        if keyword.iskeyword(decl.name) or decl.name in GENERATED_MODULE_NAMES:
-            self.diags.error("E204", decl.span, f"'{decl.name}' cannot name a network: generated "
-                             "code would use it as a class name next to Python's own names",
-                             "choose another name, e.g. one in CamelCase")
 
     def _import(self, decl: S.ImportDecl) -> None:
         if decl.alias in self.bases:
@@ -160,7 +150,7 @@ class Checker:
             span = layer.name_span or layer.span
             if name is None:
                 continue
-            if name in RESERVED or name in self.bases:
+            if name in RESERVED_LAYER_NAMES or name in self.bases:
                 what = "an import alias" if name in self.bases else "reserved"
                 self.diags.error("E204", span, f"'{name}' is {what}", "choose another name")
             elif name in seen:
@@ -170,24 +160,11 @@ class Checker:
                                  f"'{name}' is already the name of the layer at {where}")
             else:
                 seen[name] = layer
-        return self._auto_names(set(seen) | RESERVED)
+        return self._auto_names(set(seen) | RESERVED_LAYER_NAMES)
 
     def _auto_names(self, taken: set[str]) -> list[str]:
-        counters: dict[str, int] = {}
-        names = []
-        for layer, name, _group in self.entries:
-            if name is not None:
-                names.append(name)
-                continue
-            kind = NODE_KIND.get(layer.kind, layer.kind)
-            while True:
-                counters[kind] = counters.get(kind, 0) + 1
-                candidate = f"{kind}_{counters[kind]}"
-                if candidate not in taken:
-                    break
-            taken.add(candidate)
-            names.append(candidate)
-        return names
+        kinds = [NODE_KIND.get(layer.kind, layer.kind) for layer, _name, _group in self.entries]
+        return automatic_names([name for _layer, name, _group in self.entries], kinds, taken)
 
     def _add_layer(self, layer: S.Layer, name: str, group: str | None) -> None:
         kind = KINDS.get(layer.kind)
@@ -263,7 +240,7 @@ class Checker:
 
     def _network(self, staged: dict) -> Network:
         header = self.header
-        name = header.name if header else _default_name(self.source.name)
+        name = header.name if header else network_name_from_file(self.source.name)
         return Network(name, header.description if header else "", self.nodes[0].out_shape,
                        tuple(self.nodes), self.source, tuple(self.diags.sorted()),
                        stages=staged if self.stages.names else {}, stage=self.stages.default)
@@ -276,12 +253,6 @@ def _why(attrs, in_shape, want, shape) -> str:
         return ""
     name = ("height", "width")[axes[0]]
     return f": {name} {axis_arithmetic(in_shape[axes[0]], attrs, axes[0])}"
-
-
-def _default_name(file: str) -> str:
-    stem = file.replace("\\", "/").rsplit("/", 1)[-1].split(".")[0]
-    ident = "".join(ch if ch.isascii() and ch.isalnum() else "_" for ch in stem) or "Network"
-    return ident if not ident[0].isdigit() else "Net_" + ident
 
 
 def check(source, spec: S.Spec, diags: Diagnostics) -> Network | None:

@@ -64,7 +64,7 @@ def compare(network: Network, outputs: dict[str, dict], dtype: str) -> tuple[lis
             err = float(np.max(np.abs(ref.astype(np.float64) - other))) if ref.size else 0.0
             diffs.append(LayerDiff(node.name, (a, b), err, scale, RTOL[dtype] * scale))
     last = network.output.name
-    for a, b in pairs:
+    for a, b in pairs if network.layers else ():  # no layers: the output is the input itself
         argmax[(a, b)] = same_prediction(outputs[a][last], outputs[b][last], RTOL[dtype])
     return diffs, argmax
 
@@ -127,6 +127,9 @@ def render_verdict(network: Network, report: Report) -> str:
     if first:
         lines.append(f"MISMATCH: first divergence at layer '{first.layer}' ({first.pair[0]} vs "
                      f"{first.pair[1]}): max|a-b| = {first.max_abs:.3e} > {first.tolerance:.3e}")
+    elif report.ok and worst is None:
+        lines.append(f"OK: {', '.join(compared)}: the network has no layers; every backend "
+                     "returns its input")
     elif report.ok:
         lines.append(f"OK: {', '.join(compared)} agree on all {len(network.layers)} layers "
                      f"({report.dtype}, tolerance {tol:g} x max(1, max|a|)); worst: layer "

@@ -53,11 +53,14 @@ class _Failed:
     code: str
     message: Callable[[str], str]  # of the path as the importing line wrote it
     hint: str | None
+    cause: str = ""  # for E206: where the first error really is, however deep
 
 
 @dataclass
 class _Shared:
     checked: dict[str, _Checked | _Failed] = field(default_factory=dict)
+    causes: dict = field(default_factory=dict)  # Span of an E206 -> the error it stands for
+    files: int = 0  # imported files read so far (a file is cached only once checked)
     text: int = 0  # characters of the imported files read so far
 
 
@@ -81,6 +84,8 @@ def resolve_import(decl: S.ImportDecl, source: SourceFile, imports: Imports,
     result = _lookup(decl, source, imports)
     if isinstance(result, _Failed):
         diags.error(result.code, decl.span, result.message(decl.path), result.hint)
+        if result.cause:
+            imports.shared.causes[decl.span] = result.cause
         return None
     return Base(decl.alias, decl.path, result.source, result.entries, result.input, result.network)
 
@@ -131,13 +136,14 @@ def _refused(key: str, imports: Imports) -> _Failed | None:
         return _Failed("E004", lambda _path: f"imports nested more than {MAX_IMPORT_DEPTH} deep: {chain}",
                        f"at most {MAX_IMPORT_DEPTH} levels of imports "
                        "below the spec being checked; there is no cycle")
-    if key not in imports.shared.checked and len(imports.shared.checked) >= MAX_IMPORTED_FILES:
+    if key not in imports.shared.checked and imports.shared.files >= MAX_IMPORTED_FILES:
         return _Failed("E004", lambda _path: f"more than {MAX_IMPORTED_FILES} files imported",
                        f"one check may import at most {MAX_IMPORTED_FILES} different files")
     return None
 
 
 def _read_and_check(path: Path, key: str, imports: Imports) -> _Checked | _Failed:
+    imports.shared.files += 1
     try:
         base_source = SourceFile.read(path)
     except (OSError, ValueError) as error:
@@ -150,6 +156,7 @@ def _read_and_check(path: Path, key: str, imports: Imports) -> _Checked | _Faile
 
 
 def _check_base(base_source: SourceFile, imports: Imports) -> _Checked | _Failed:
+    """Parse and check an imported file; an E206 quotes its first error, or what that stands for."""
     from .checker import Checker
     from .parser import parse
     spec, base_diags = parse(base_source)
@@ -157,9 +164,11 @@ def _check_base(base_source: SourceFile, imports: Imports) -> _Checked | _Failed
     network = checker.run() if checker else None
     if network is None or base_diags.has_errors():
         first = next((d for d in base_diags.sorted() if d.severity == "error"), None)
-        where = f": {first.span.file}:{first.span.line}:{first.span.col}: {first.message}" if first else ""
+        cause = first and (imports.shared.causes.get(first.span)
+                           or f"{first.span.file}:{first.span.line}:{first.span.col}: {first.message}")
+        where = f": {cause}" if cause else ""
         return _Failed("E206", lambda path: f"the imported spec '{path}' has errors{where}",
-                       f"run 'cnnspec check {base_source.name}'")
+                       f"run 'cnnspec check {base_source.name}'", cause or "")
     entries = [(layer, name) for (layer, name, _group) in checker.entries]
     return _Checked(base_source, entries, checker.input, network)
 

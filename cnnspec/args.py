@@ -12,7 +12,8 @@ UNKNOWN = object()  # a '?' to be solved from a stated output shape
 
 
 def did_you_mean(word: str, choices) -> str | None:
-    names = sorted(c for c in choices if isinstance(c, str))
+    # no sort: get_close_matches breaks ties by the name itself, whatever the order
+    names = [c for c in choices if isinstance(c, str)]
     close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
 

@@ -6,10 +6,11 @@ from functools import cached_property
 
 from . import syntax as S
 from .args import MAX_SIZE, ArgReader, did_you_mean
-from .composition import resolve_import, use_entries
+from .composition import Imports, resolve_import, use_entries
 from .diagnostics import Diagnostics
 from .ir import Network, Node, freeze_attrs
 from .layers import COMMON_OPTIONS, KINDS, NODE_KIND, Resolved, activation_advice
+from .limits import MAX_LAYERS
 from .names import RESERVED_LAYER_NAMES, automatic_names, network_name_from_file
 from .shapes import shape_text
 from .stages import StagePlan
@@ -19,11 +20,11 @@ MAX_PARAMS = 10**12  # past this no framework could allocate the weights
 
 
 class Checker:
-    def __init__(self, source, spec: S.Spec, diags: Diagnostics, stack: tuple[str, ...] = ()):
+    def __init__(self, source, spec: S.Spec, diags: Diagnostics, imports: Imports | None = None):
         self.source = source
         self.spec = spec
         self.diags = diags
-        self.stack = stack  # the files importing this one, to catch import cycles
+        self.imports = imports or Imports.root(source)  # the chain above, files already read
         self.header: S.NetworkDecl | None = None
         self.input: S.InputDecl | None = None
         self.entries: list = []  # (S.Layer, explicit or inherited name, group) in chain order
@@ -34,6 +35,10 @@ class Checker:
 
     def run(self) -> Network | None:
         self._sort_statements()
+        if len(self.entries) > MAX_LAYERS:
+            self.diags.error("E004", self.entries[MAX_LAYERS][0].span, f"more than {MAX_LAYERS:,} layers",
+                             f"a spec (with the layers it uses from imports) may have at most {MAX_LAYERS:,}")
+            return None
         input_node = self._input_node()
         if input_node is None:
             return None
@@ -74,7 +79,7 @@ class Checker:
         if decl.alias in self.bases:
             self.diags.error("E203", decl.span, f"'{decl.alias}' is imported twice")
             return
-        base = resolve_import(decl, self.source, self.stack, self.diags)
+        base = resolve_import(decl, self.source, self.imports, self.diags)
         self.bases[decl.alias] = base
 
     def _use(self, use: S.UseDecl) -> None:

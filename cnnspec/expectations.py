@@ -29,17 +29,42 @@ def global_value(nodes: list[Node], attr: str) -> int:
     return sum(getattr(n, attr) for n in nodes)
 
 
+class _Targets:
+    """One stage's layers by name and its totals, each total summed once however many ask."""
+
+    def __init__(self, nodes: list[Node], suggest):
+        self.nodes = nodes
+        self.by_name = {n.name: n for n in nodes}
+        self.suggest = suggest
+        self.totals: dict[str, int] = {}
+
+    def total(self, attr: str) -> int:
+        if attr not in self.totals:
+            self.totals[attr] = global_value(self.nodes, attr)
+        return self.totals[attr]
+
+    def layer(self, name: str) -> Node | None:
+        node = self.by_name.get(name)
+        if node is None and name == "output" and self.nodes:
+            return self.nodes[-1]
+        return node
+
+    def unknown_hint(self, name: str) -> str:
+        shown = ", ".join(n.name for n in self.nodes[1:9])
+        return self.suggest(name, self.by_name) or "layer names: " + shown
+
+
 def check_expectations(expects: list[S.Expect], nodes: list[Node], failed: set[str],
-                       diags: Diagnostics) -> None:
-    by_name = {n.name: n for n in nodes}
+                       diags: Diagnostics, suggest=did_you_mean) -> None:
+    targets = _Targets(nodes, suggest)
     for exp in expects:
         if exp.layer is None:
-            _check_global(exp, nodes, failed, diags)
+            _check_global(exp, targets, failed, diags)
         else:
-            _check_layer(exp, by_name, failed, diags)
+            _check_layer(exp, targets, failed, diags)
 
 
-def _check_global(exp: S.Expect, nodes, failed, diags: Diagnostics) -> None:
+def _check_global(exp: S.Expect, targets: _Targets, failed, diags: Diagnostics) -> None:
     if exp.attribute not in GLOBAL_ATTRS:
         hint = did_you_mean(exp.attribute, GLOBAL_ATTRS) or \
             "write 'params', 'trainable_params', 'non_trainable_params', 'macs' or LAYER.shape"
@@ -47,17 +72,15 @@ def _check_global(exp: S.Expect, nodes, failed, diags: Diagnostics) -> None:
         return
     if failed:
         return  # totals are meaningless while some layer has no shape
-    _compare(exp, exp.attribute, global_value(nodes, exp.attribute), diags)
+    _compare(exp, exp.attribute, targets.total(exp.attribute), diags)
 
 
-def _check_layer(exp: S.Expect, by_name, failed, diags: Diagnostics) -> None:
-    node = by_name.get(exp.layer)
-    if node is None and exp.layer == "output" and by_name:
-        node = list(by_name.values())[-1]
+def _check_layer(exp: S.Expect, targets: _Targets, failed, diags: Diagnostics) -> None:
+    node = targets.layer(exp.layer)
     if node is None:
         if exp.layer not in failed:
-            hint = did_you_mean(exp.layer, by_name) or "layer names: " + ", ".join(list(by_name)[1:9])
-            diags.error("E202", exp.target_span, f"no layer named '{exp.layer}'", hint)
+            diags.error("E202", exp.target_span, f"no layer named '{exp.layer}'",
+                        targets.unknown_hint(exp.layer))
         return
     if exp.attribute not in LAYER_ATTRS:
         hint = did_you_mean(exp.attribute, LAYER_ATTRS) or "a layer has: " + ", ".join(LAYER_ATTRS)

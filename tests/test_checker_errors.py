@@ -29,6 +29,8 @@ CASES = [
     ("empty", "", "E002", 1, 1, "no 'input' line"),
     ("layer-first", "conv 6 3x3\n" + IN, "E002", 1, 1, "before the 'input' line"),
     ("nul", IN + "c: conv\x00 6 3x3\n", "E003", 2, 1, "NUL"),
+    ("too-many-stages", IN + "d: dense 4\n" + "".join(f"stage s{i}\n" for i in range(33)), "E004", 35, 1,
+     "more than 32 stages"),
     ("nested", IN + "zeropad " + "(" * 3000 + "1" + ")" * 3000 + "\n", "E001", 2, 10, "unexpected '('"),
     ("unknown-kind", IN + "c: convv 6 3x3\n", "E101", 2, 4, "unknown layer kind 'convv'"),
     ("unknown-activation", IN + "c: conv 6 3x3 -> rellu\n", "E101", 2, 15, "unknown activation"),
@@ -126,7 +128,7 @@ def imports(tmp_path):
 
 @pytest.mark.parametrize("spec, code, line, col, fragment", [
     ('import "base.cnn" as base\nuse base\nbase: dense 3\n', "E204", 3, 1, "import alias"),
-    ('import "cycle.cnn" as me\nuse me\n', "E206", 1, 1, "import cycle"),
+    ('import "cycle.cnn" as me\nuse me\n', "E206", 1, 1, "cannot import itself"),
     ('import "bad.cnn" as b\nuse b\n', "E206", 1, 1, "kernel depth 5"),
     ('import "base.cnn" as b\nimport "base.cnn" as b\nuse b\n', "E203", 2, 1, "imported twice"),
     ('import "base.cnn" as b\nuse b until zz\n', "E202", 2, 1, "no layer named 'zz'"),

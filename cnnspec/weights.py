@@ -50,7 +50,7 @@ def validate(network: Network, params: dict, dtype: str | None = None) -> dict[s
     every value is finite; returns arrays (cast to dtype when given). Every problem is reported."""
     expected = expected_shapes(network)
     values = {k: v if isinstance(v, StoredTensor) else np.asarray(v)
-              for k, v in params.items() if k in expected}
+              for k, v in ((k, params[k]) for k in expected if k in params)}
     problems = [f"missing tensor '{k}' (layer '{_layer(k)}', expected shape {expected[k]})"
                 for k in expected if k not in params]
     problems += [f"unexpected tensor '{k}': the network has no such layer weight"

@@ -49,8 +49,7 @@ def validate(network: Network, params: dict, dtype: str | None = None) -> dict[s
     """Check names, dtypes and shapes (from a file's header, before reading its data), then that
     every value is finite; returns arrays (cast to dtype when given). Every problem is reported."""
     expected = expected_shapes(network)
-    values = {k: v if isinstance(v, StoredTensor) else np.asarray(v)
-              for k, v in ((k, params[k]) for k in expected if k in params)}
+    values = {k: _as_tensor(params[k]) for k in expected if k in params}
     problems = [f"missing tensor '{k}' (layer '{_layer(k)}', expected shape {expected[k]})"
                 for k in expected if k not in params]
     problems += [f"unexpected tensor '{k}': the network has no such layer weight"
@@ -63,6 +62,16 @@ def validate(network: Network, params: dict, dtype: str | None = None) -> dict[s
     if problems:
         raise WeightError(problems)
     return {k: a.astype(DTYPES[dtype], copy=False) if dtype else a for k, a in arrays.items()}
+
+
+def _as_tensor(value):
+    """An array, or a file's StoredTensor as it is (its data is read once its header fits)."""
+    if isinstance(value, StoredTensor):
+        return value
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError):  # a ragged nested list: refused below as dtype object
+        return np.asarray(value, dtype=object)
 
 
 def _layer(key: str) -> str:

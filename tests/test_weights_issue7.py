@@ -391,3 +391,12 @@ def test_a_divergence_in_a_later_chunk_is_caught(monkeypatch):
     assert calls.count("torch") == 3 and not report.ok
     assert [d.layer for d in report.diffs if not d.ok] == ["c3"]
     assert report.first_divergence().max_abs == pytest.approx(1e-6, rel=1e-3)
+
+
+def test_values_that_are_not_arrays_are_refused_not_raised(net):
+    params = {**W.init_weights(net), "c1.bias": [[1.0], [1.0, 2.0]], "d1.bias": "abc"}
+    assert refusal(lambda: W.validate(net, params)).problems == [
+        ("tensor 'c1.bias' of layer 'c1' has dtype object; weights must be floating point "
+         "(float32 or float64)"),
+        ("tensor 'd1.bias' of layer 'd1' has dtype str96; weights must be floating point "
+         "(float32 or float64)")]

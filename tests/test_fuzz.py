@@ -170,7 +170,7 @@ def test_pathological_inputs(text):
 
 
 def test_too_large_file_is_refused():
-    network, diags = analyse(SourceFile("big.cnn", "input 28x28x1\n" + "#" * 5_000_001))
+    network, diags = analyse(SourceFile("big.cnn", "input 28x28x1\n" + "#" * 1_000_000))
     assert network is None and [d.code for d in diags] == ["E003"]
 
 

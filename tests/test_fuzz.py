@@ -12,9 +12,11 @@ thousand; `python scripts/fuzz.py` is the large run, with a per-input time limit
 
 from __future__ import annotations
 
+import importlib
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -234,3 +236,29 @@ def test_mutants_reach_the_checker_not_only_the_parser(scratch):
     assert syntax < 600 * 0.5 and clean >= 15
     assert {"E101", "E102", "E103", "E104", "E106", "E107", "E201", "E202", "E203", "E205",
             "E206", "E207", "E305", "E401", "E402", "W301"} <= codes
+
+
+def test_large_run_script_reports_exceptions_hangs_and_reproducers(tmp_path, monkeypatch, capsys):
+    """scripts/fuzz.py on a few inputs: an input that raises and one that hangs (planted in
+    the code the forked workers run) are counted, and their reproducers saved."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    fuzz = importlib.import_module("fuzz")
+    real = fuzz.run_one
+
+    def planted(seed, text, cli, tally):
+        if seed == 3:
+            raise ZeroDivisionError("planted")
+        if seed == 5:
+            time.sleep(5)
+        real(seed, text, cli, tally)
+
+    monkeypatch.setattr(fuzz, "run_one", planted)  # the forked workers inherit it
+    out = tmp_path / "found"
+    code = fuzz.main(["--count", "40", "--workers", "1", "--per-input", "0.5", "--save", str(out)])
+    report = capsys.readouterr().out
+    assert code == 1
+    assert "inputs: 40 in" in report and "exceptions: 1, failed checks: 0, hangs: 1" in report
+    assert "1 x exception: ZeroDivisionError" in report
+    assert sorted(p.name for p in out.iterdir()) == ["exception_seed3", "hang_seed5"]
+    saved = (out / "exception_seed3" / "mutant.cnn").read_text()
+    assert saved == fuzz.mutant_text(3, False) and (out / "hang_seed5" / "FINDING.txt").exists()

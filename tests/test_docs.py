@@ -10,7 +10,8 @@ In README.md and docs/*.md:
 - in expected output a line `...` stands for any number of lines;
 - a block whose first line is `# PATH.cnn` shows that spec file (`(shortened)`: some of its
   lines): its statements, comments aside, must be the file's;
-- a `python` block whose last lines are `# ...` comments after a `print(` shows their output.
+- a `python` block whose last lines are `# ...` comments after a `print(` shows their output;
+- a `json` block shows keys and values of `cnnspec check --format json` for its "file".
 
 Only trailing whitespace is normalised. Commands run in-process through `cnnspec.cli.main`
 (a process start would import torch and TensorFlow for every `verify`).
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import re
 import runpy
 import shlex
@@ -214,7 +216,7 @@ def test_the_harness_finds_the_docs_examples():
     """A renamed marker or fence style must not make the checks above vacuous, and every file
     in docs/examples/ is one a page shows."""
     commands = sum(len(sessions(b)) + bool(b.marker) for b in COMMAND_BLOCKS)
-    assert commands >= 20 and len(SPEC_BLOCKS) >= 7 and len(PRINTING) >= 1
+    assert commands >= 20 and len(SPEC_BLOCKS) >= 7 and len(PRINTING) >= 1 and JSON_BLOCKS
     pages = "\n".join(page.read_text() for page in PAGES)
     unused = [p.name for p in (ROOT / "docs" / "examples").iterdir()
               if p.is_file() and f"docs/examples/{p.name}" not in pages]
@@ -226,3 +228,25 @@ def test_matching_rules():
     assert not matches(["a", "d"], ["a", "b", "d"]) and not matches(["a"], ["a", "b"])
     assert missing_line(["b", "  ...", "d"], ["a", "b", "c", "d"]) is None
     assert missing_line(["d", "b"], ["b", "d"]) == "b"
+
+
+JSON_BLOCKS = [b for b in ALL if b.lang == "json"]
+
+
+def shown_within(shown, actual) -> bool:
+    """Every key and value the docs show is in the real object; `"...": "..."` elides the rest."""
+    if isinstance(shown, dict):
+        return isinstance(actual, dict) and all(
+            key == "..." or (key in actual and shown_within(value, actual[key]))
+            for key, value in shown.items())
+    if isinstance(shown, list):
+        return isinstance(actual, list) and len(shown) <= len(actual) and all(
+            shown_within(s, a) for s, a in zip(shown, actual))
+    return shown == actual
+
+
+@pytest.mark.parametrize("block", JSON_BLOCKS, ids=[b.where for b in JSON_BLOCKS])
+def test_shown_json_is_what_check_prints(block, repo, monkeypatch):
+    shown = json.loads("\n".join(block.lines))
+    actual = json.loads(run(f"cnnspec check --format json {shown['file']}", repo, monkeypatch))
+    assert shown_within(shown, actual), f"{block.where}: check --format json prints {actual}"

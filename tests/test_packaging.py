@@ -55,7 +55,7 @@ def test_sdist_carries_tests_specs_docs_and_examples(sdist):
                              check=False).stdout.split()
     wanted = {n for n in tracked if n.split("/")[0] in
               ("tests", "specs", "docs", "examples", "scripts", "benchmarks", "cnnspec", "grammars")}
-    wanted |= {"LICENSE", "README.md", "pyproject.toml", "tests/test_docs.py",
+    wanted |= {"LICENSE", "README.md", "pyproject.toml", "tests/test_docs.py", "scripts/fuzz.py",
                "docs/examples/first.cnn", "specs/lenet5.cnn", "grammars/cnnspec.lark"}
     assert wanted - names == set()
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]

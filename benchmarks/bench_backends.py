@@ -394,7 +394,7 @@ def make_case(name: str, spec: str, batch: int, size: int, weights: str, label: 
     import torch
 
     import cnnspec
-    net = cnnspec.load(spec)
+    net = cnnspec.loads(spec)
     x = np.random.default_rng(0).standard_normal((batch, *net.input_shape), dtype=np.float32)
     xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
     return {"name": name, "label": label, "net": net, "batch": batch, "size": size, "x": x,
@@ -447,12 +447,12 @@ def make_plan(args, tmp: Path) -> dict:
     import cnnspec
     from cnnspec import weights as W
     size, mode = (64, "quick") if args.quick else (224, "full")
-    specs = [("lenet5", str(LENET[1]), LENET[2], 28, "lenet5 batch 256"),
+    specs = [("lenet5", LENET[1].read_text(), LENET[2], 28, "lenet5 batch 256"),
              ("vgg16", vgg_spec_text(size), 2, size, f"vgg16{'@64x64' if args.quick else ''} batch 2")]
     cases = []
     for name, spec, batch, side, label in specs:
         path = tmp / f"{name}.safetensors"
-        W.save_file(W.init_weights(cnnspec.load(spec), seed=0, dtype="float32"), path)
+        W.save_file(W.init_weights(cnnspec.loads(spec), seed=0, dtype="float32"), path)
         cases.append({"case": {"name": name, "spec": spec, "batch": batch, "size": side,
                                "weights": str(path), "label": label},
                       "rounds": rounds(args, mode, name), "profile_rounds": 1 if name == "vgg16" else 3})

@@ -1,6 +1,7 @@
 """cnnspec: a compiler for convolutional network architectures.
 
     net = cnnspec.load("specs/lenet5.cnn")   # raises cnnspec.SpecError with diagnostics
+    net = cnnspec.loads(text)                # spec text instead of a path
     net.summary()                            # the JSON object of `cnnspec summary --format json`
     cnnspec.compile(net, "torch")            # Python source text
     cnnspec.build(net, "numpy")              # a live model
@@ -8,9 +9,10 @@
 
 from __future__ import annotations
 
-from .api import build, compile, load, load_source
+from .api import build, compile, load, load_source, loads
 from .diagnostics import Diagnostic, SpecError
 from .ir import Network, Node
 
-__all__ = ["Diagnostic", "Network", "Node", "SpecError", "build", "compile", "load", "load_source"]
+__all__ = ["Diagnostic", "Network", "Node", "SpecError", "build", "compile", "load", "load_source",
+           "loads"]
 __version__ = "0.1.0"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import gc
-from pathlib import Path
+import os
 
 from .checker import check
 from .diagnostics import Diagnostic, Diagnostics, SpecError
@@ -39,12 +40,28 @@ def load_source(source: SourceFile) -> Network:
     return network
 
 
-def load(path_or_text: str | Path) -> Network:
-    """Load a spec from a path, or from spec text (anything containing a newline or 'input ')."""
-    text = str(path_or_text)
-    if isinstance(path_or_text, Path) or ("\n" not in text and Path(text).exists()):
-        return load_source(SourceFile.read(path_or_text))
-    return load_source(SourceFile("<string>", text))
+def load(path: str | os.PathLike) -> Network:
+    """Load the spec file at `path` (never spec text: that is `loads`).
+
+    Raises SpecError for a spec with errors, and OSError for a file that cannot be read:
+    FileNotFoundError, PermissionError, source.NotRegularFileError (a FIFO, a device, a
+    directory)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"cnnspec.load takes a path (str or Path), not {type(path).__name__}; "
+                        "use cnnspec.loads for spec text")
+    try:
+        source = SourceFile.read(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, "no such spec file (for spec text use "
+                                "cnnspec.loads)", os.fspath(path)) from None
+    return load_source(source)
+
+
+def loads(text: str, name: str = "<string>") -> Network:
+    """Load a spec from its text; `name` stands for the file in diagnostics and summaries."""
+    if not isinstance(text, str):
+        raise TypeError(f"cnnspec.loads takes spec text (str), not {type(text).__name__}")
+    return load_source(SourceFile.from_text(text, name))
 
 
 def compile(network: Network, target: str) -> str:
@@ -57,4 +74,4 @@ def build(network: Network, target: str, weights=None, seed: int = 0, dtype: str
     return build_model(network, target, weights=weights, seed=seed, dtype=dtype)
 
 
-__all__ = ["TARGETS", "Diagnostics", "analyse", "build", "compile", "load", "load_source"]
+__all__ = ["TARGETS", "Diagnostics", "analyse", "build", "compile", "load", "load_source", "loads"]

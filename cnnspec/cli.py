@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from .api import TARGETS, analyse
 from .diagnostics import render_github, render_text
 from .source import SourceFile
+from .terminal import printable
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -23,6 +25,14 @@ def read_source(path: str) -> SourceFile:
     except (OSError, ValueError) as err:
         reason = getattr(err, "strerror", None) or str(err)
         raise UsageError(f"cannot read {path}: {reason}") from None
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
+
+
+def error(message: str) -> None:
+    print(f"cnnspec: error: {printable(message)}", file=sys.stderr)
 
 
 def json_object(source: SourceFile, network, diagnostics) -> dict:
@@ -42,9 +52,15 @@ def failed(diagnostics, strict: bool) -> bool:
 
 
 def cmd_check(args) -> int:
-    status = EXIT_OK
+    """Every file is checked; an unreadable one is reported and makes the exit code 2 (over 1)."""
+    status, unreadable = EXIT_OK, False
     for path in args.files:
-        source = read_source(path)
+        try:
+            source = read_source(path)
+        except UsageError as err:
+            error(str(err))
+            unreadable = True
+            continue
         network, diags = analyse(source)
         if args.format == "json":
             print(json.dumps(json_object(source, network, diags)))
@@ -55,7 +71,7 @@ def cmd_check(args) -> int:
             print_text(source, network, diags)
         if failed(diags, args.strict):
             status = EXIT_ERRORS
-    return status
+    return EXIT_USAGE if unreadable else status
 
 
 def print_text(source: SourceFile, network, diags) -> None:
@@ -64,11 +80,12 @@ def print_text(source: SourceFile, network, diags) -> None:
     errors = sum(d.severity == "error" for d in diags)
     warnings = len(diags) - errors
     if errors == 0 and network is not None:
-        print(f"{source.name}: ok, {network.name}: {len(network.layers)} layers, "
-              f"{network.total_params:,} params, output {'x'.join(map(str, network.output.out_shape))}"
-              + (f", {warnings} warning(s)" if warnings else ""))
+        line = (f"{source.name}: ok, {network.name}: {plural(len(network.layers), 'layer')}, "
+                f"{network.total_params:,} params, output {'x'.join(map(str, network.output.out_shape))}"
+                + (f", {warnings} warning(s)" if warnings else ""))
     else:
-        print(f"{source.name}: {errors} error(s), {warnings} warning(s)")
+        line = f"{source.name}: {errors} error(s), {warnings} warning(s)"
+    print(printable(line))
 
 
 def pick_stage(network, stage: str | None):
@@ -113,12 +130,14 @@ def cmd_compile(args) -> int:
     code = compile_network(network, args.target)
     if args.output in (None, "-"):
         sys.stdout.write(code)
-    else:
-        try:
-            write_atomic(args.output, code)
-        except OSError as err:
-            raise UsageError(f"cannot write {args.output}: {err.strerror or err}") from None
-        print(f"wrote {args.output} ({args.target}, {len(network.layers)} layers)", file=sys.stderr)
+        return EXIT_OK
+    inputs = {args.file} | {node.span.file for node in network.layers}  # the spec and its imports
+    try:
+        write_atomic(args.output, code, protect=inputs)
+    except OSError as err:
+        raise UsageError(f"cannot write {args.output}: {err.strerror or err}") from None
+    print(printable(f"wrote {args.output} ({args.target}, {plural(len(network.layers), 'layer')})"),
+          file=sys.stderr)
     return EXIT_OK
 
 
@@ -127,36 +146,75 @@ def cmd_verify(args) -> int:
     return run_verify(args, read_source(args.file))
 
 
+class StoreOnce(argparse.Action):
+    """An option's value; giving the option twice is an error instead of the last one winning."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = namespace.__dict__.setdefault("_options_given", set())
+        if self.dest in given:
+            parser.error(f"{option_string} given more than once")
+        given.add(self.dest)
+        setattr(namespace, self.dest, values)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows '(default: X)' for options that have a default value (not for None or False)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _command(sub, name: str, help_text: str) -> argparse.ArgumentParser:
+    """A subcommand: no abbreviated options, every option stored once, defaults in --help."""
+    p = sub.add_parser(name, help=help_text, description=help_text, allow_abbrev=False,
+                       formatter_class=HelpFormatter)
+    p.register("action", None, StoreOnce)
+    p.register("action", "store", StoreOnce)
+    return p
+
+
+def _add_stage(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--stage", metavar="NAME", help=f"{what} (default: the first stage)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cnnspec", description="Check, summarise, compile and "
-                                     "verify convolutional network specs (.cnn files).")
+                                     "verify convolutional network specs (.cnn files).",
+                                     allow_abbrev=False)
     parser.add_argument("--version", action="version", version="cnnspec 0.1.0")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    p = sub.add_parser("check", help="check specs and report every problem")
-    p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--format", choices=("text", "json", "github"), default="text")
+    p = _command(sub, "check", "check specs and report every problem")
+    p.add_argument("files", nargs="+", metavar="FILE", help="the .cnn spec files to check (each one is checked)")
+    p.add_argument("--format", choices=("text", "json", "github"), default="text",
+                   help="text for people, json (one object per file and line), or GitHub annotations")
     p.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
     p.set_defaults(func=cmd_check)
-    p = sub.add_parser("summary", help="print a table of shapes, parameters and MACs")
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("--format", choices=("table", "json", "markdown"), default="table")
-    p.add_argument("--stage", help="show this training stage's freeze rules (default: the first)")
+    p = _command(sub, "summary", "print a table of shapes, parameters and MACs")
+    p.add_argument("file", metavar="FILE", help="the .cnn spec file")
+    p.add_argument("--format", choices=("table", "json", "markdown"), default="table",
+                   help="a text table, a JSON object, or a Markdown table")
+    _add_stage(p, "show this training stage's freeze rules")
     p.set_defaults(func=cmd_summary)
-    p = sub.add_parser("compile", help="generate NumPy, PyTorch or Keras code")
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("--target", choices=TARGETS, required=True)
-    p.add_argument("-o", "--output", metavar="OUT.py", help="write here (atomically) instead of stdout")
-    p.add_argument("--stage", help="generate this training stage's freeze rules (default: the first)")
+    p = _command(sub, "compile", "generate NumPy, PyTorch or Keras code")
+    p.add_argument("file", metavar="FILE", help="the .cnn spec file")
+    p.add_argument("--target", choices=TARGETS, required=True, help="the framework to generate code for")
+    p.add_argument("-o", "--output", metavar="OUT.py", help="write here (atomically; through a "
+                   "symbolic link; never over the spec or a non-regular file) instead of stdout")
+    _add_stage(p, "generate this training stage's freeze rules")
     p.set_defaults(func=cmd_compile)
-    p = sub.add_parser("verify", help="prove the backends give the same outputs for the same weights")
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("--targets", default=",".join(TARGETS), help="comma-separated (default: all three)")
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float64")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch", type=int, default=2)
-    p.add_argument("--weights", metavar="W", help="a portable .safetensors weight file")
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("--stage", help="the training stage to build (inference is the same in every stage)")
+    p = _command(sub, "verify", "prove the backends give the same outputs for the same weights")
+    p.add_argument("file", metavar="FILE", help="the .cnn spec file")
+    p.add_argument("--targets", default=",".join(TARGETS), help="the backends to compare, comma-separated")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float64",
+                   help="the precision to build and compare in")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random weights and input")
+    p.add_argument("--batch", type=int, default=2, help="how many random input samples to run")
+    p.add_argument("--weights", metavar="W", help="a portable .safetensors weight file (default: "
+                   "random weights from --seed)")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="a text table or a JSON object")
+    _add_stage(p, "the training stage to build (inference is the same in every stage)")
     p.set_defaults(func=cmd_verify)
     return parser
 
@@ -168,14 +226,32 @@ def main(argv=None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # a full disk or closed pipe shows here, not at interpreter exit
+        return status
     except UsageError as err:
-        print(f"cnnspec: error: {err}", file=sys.stderr)
+        error(str(err))
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
+        _discard_stdout()
         return EXIT_OK
+    except OSError as err:  # writing the output failed (a full disk, an I/O error)
+        _discard_stdout()
+        where = f"{err.filename}: " if err.filename else "cannot write the output: "
+        error(where + (err.strerror or str(err)))
+        return EXIT_USAGE
+
+
+def _discard_stdout() -> None:
+    """Point stdout at the null device so that the exit-time flush cannot fail a second time."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":

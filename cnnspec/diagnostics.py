@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .source import SourceFile, Span
+from .terminal import printable
 
 ERROR = "error"
 WARNING = "warning"
@@ -27,6 +28,7 @@ class Diagnostic:
         data = {
             "code": self.code,
             "severity": self.severity,
+            "file": self.span.file,  # the imported spec's own path for an error found there
             "message": self.message,
             "line": self.span.line,
             "col": self.span.col,
@@ -93,6 +95,7 @@ def _split(text: str) -> list[str]:
 
 
 def render_one(source: SourceFile, diag: Diagnostic, cache: _Lines | None = None) -> str:
+    """One diagnostic as text, safe for a terminal (see terminal.printable)."""
     span = diag.span
     head = f"{span.file}:{span.line}:{span.col}: {diag.severity}[{diag.code}]: {diag.message}"
     text = (cache or _Lines(source)).get(span).replace("\t", " ")
@@ -106,19 +109,34 @@ def render_one(source: SourceFile, diag: Diagnostic, cache: _Lines | None = None
         lines = [head, gutter + text, " " * (len(gutter) + col - 1) + "^" * width]
     if diag.hint:
         lines.append(f"  help: {diag.hint}")
-    return "\n".join(lines)
+    return printable("\n".join(lines))
 
 
 def _excerpt(text: str, col: int, width: int, room: int = 160) -> tuple[str, int, int]:
-    """A very long line cut to `room` characters around the span: (text, col, width)."""
-    if len(text) <= room:
-        return text, col, width
-    start = max(0, min(col - 1 - room // 3, len(text) - room))
-    before = "..." if start else ""
-    after = "..." if start + room < len(text) else ""
-    shown = before + text[start: start + room] + after
-    col = col - start + len(before)
-    return shown, col, max(1, min(width, len(before) + room - col + 1))
+    """The line as shown, (text, col, width): controls escaped (terminal.printable), the caret
+    kept under the same characters, and a line longer than `room` cut around the span."""
+    lo = max(0, col - 1 - room)
+    cells = [printable(c) for c in text[lo: col - 1 + min(width, room) + room]]
+    at = col - 1 - lo  # the cell the span starts at
+    start, end = _window([len(c) for c in cells], at, room)
+    before = "..." if lo + start > 0 else ""
+    after = "..." if lo + end < len(text) else ""
+    shown = before + "".join(cells[start:end]) + after
+    caret = len(before) + sum(map(len, cells[start:at])) + 1
+    return shown, caret, max(1, sum(map(len, cells[at:min(at + width, end)])))
+
+
+def _window(sizes: list[int], at: int, room: int) -> tuple[int, int]:
+    """Cells [start, end) to show: a third of `room` before cell `at`, then as many as fit."""
+    start, used = at, 0
+    while start > 0 and used + sizes[start - 1] <= room // 3:
+        start, used = start - 1, used + sizes[start - 1]
+    end, used = start, 0
+    while end < len(sizes) and (end <= at or used + sizes[end] <= room):
+        end, used = end + 1, used + sizes[end]
+    while start > 0 and used + sizes[start - 1] <= room:  # room left at the end: show more before
+        start, used = start - 1, used + sizes[start - 1]
+    return start, end
 
 
 def render_text(source: SourceFile, diagnostics: list[Diagnostic]) -> str:
@@ -135,8 +153,8 @@ def render_github(diagnostics: list[Diagnostic]) -> str:
     for d in diagnostics:
         s = d.span
         level = "error" if d.severity == ERROR else "warning"
-        msg = d.message + (f" (help: {d.hint})" if d.hint else "")
-        file = _escape_github(s.file).replace(",", "%2C").replace(":", "%3A")
+        msg = printable(d.message + (f" (help: {d.hint})" if d.hint else ""))
+        file = _escape_github(printable(s.file)).replace(",", "%2C").replace(":", "%3A")
         # exactly design.md's '::error file=F,line=L,col=C::message'; the code leads the message
         out.append(f"::{level} file={file},line={s.line},col={s.col}::"
                    f"{_escape_github(f'{d.code}: {msg}')}")

@@ -19,9 +19,7 @@ from lark.exceptions import (
 
 from . import syntax as S
 from .diagnostics import Diagnostics
-from .source import SourceFile, Span
-
-MAX_TEXT = 1_000_000  # characters; longer specs are refused rather than parsed
+from .source import MAX_TEXT, SourceFile, Span
 
 
 def grammar_text() -> str:
@@ -289,8 +287,8 @@ def parse(source: SourceFile) -> tuple[S.Spec | None, Diagnostics]:
     """Parse a spec; on syntax errors return (None, diagnostics), one E001 per broken statement."""
     diags = Diagnostics()
     if len(source.text) > MAX_TEXT:
-        diags.error("E003", source.start(), f"file too large ({len(source.text)} characters)",
-                    f"specs are limited to {MAX_TEXT} characters")
+        diags.error("E003", source.start(), f"file too large (over {MAX_TEXT:,} characters)",
+                    f"specs are limited to {MAX_TEXT:,} characters")
         return None, diags
     if "\x00" in source.text:
         col = source.text.index("\x00")

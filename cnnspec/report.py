@@ -1,8 +1,12 @@
-"""Summaries as text: a Keras-like table and Markdown, computed from Network.summary()."""
+"""Summaries as text: a Keras-like table and Markdown, computed from Network.summary().
+
+Both are safe for a terminal: the spec's own text in them (description, names, file names)
+goes through terminal.printable, before the column widths are measured."""
 
 from __future__ import annotations
 
 from .shapes import shape_text
+from .terminal import printable
 
 
 def _rows(summary: dict) -> list[tuple[str, ...]]:
@@ -40,7 +44,7 @@ def _totals(summary: dict) -> list[str]:
 
 
 def table(summary: dict) -> str:
-    rows = [HEADERS] + _rows(summary)
+    rows = [HEADERS] + [tuple(map(printable, row)) for row in _rows(summary)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEADERS))]
     right = {3, 4, 5}
 
@@ -57,7 +61,7 @@ def table(summary: dict) -> str:
     lines = [title, rule.replace("-", "="), fmt(HEADERS), rule]
     lines += [fmt(r) for r in rows[1:]]
     lines += [rule.replace("-", "=")] + _totals(summary) + _solved(summary)
-    return "\n".join(lines)
+    return printable("\n".join(lines))
 
 
 def _solved(summary: dict) -> list[str]:
@@ -83,4 +87,4 @@ def markdown(summary: dict) -> str:
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
     lines.append("")
     lines += [f"- {t}" for t in _totals(summary)]
-    return "\n".join(lines)
+    return printable("\n".join(lines))

@@ -2,9 +2,49 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
+
+MAX_TEXT = 1_000_000  # characters; longer specs are refused (E003) rather than parsed
+MAX_READ = 4 * MAX_TEXT + 1  # bytes: MAX_TEXT characters take at most 4 bytes each in UTF-8
+
+
+class NotRegularFileError(OSError):
+    """A path that names a FIFO, a device, a socket or a directory instead of a plain file."""
+
+    def __init__(self, path: str | Path, what: str):
+        super().__init__(errno.EINVAL, f"not a regular file (it is {what})", str(path))
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words, from its st_mode."""
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "not a plain file")
+
+
+def read_limited(path: str | Path, limit: int = MAX_READ) -> bytes:
+    """At most `limit` bytes of a regular file. Opening never blocks (a FIFO is refused, not
+    waited on); devices, sockets and directories are refused before anything is read.
+
+    Raises OSError: FileNotFoundError, PermissionError, NotRegularFileError, or another OSError
+    (a name too long, a loop of links) with the path as its filename."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFileError(path, file_kind(mode))
+        chunks, left = [], limit
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 class Span(NamedTuple):
@@ -37,8 +77,18 @@ class SourceFile:
 
     @classmethod
     def read(cls, path: str | Path) -> SourceFile:
-        raw = Path(path).read_bytes()
-        return cls(str(path), raw.decode("utf-8", errors="replace"))
+        """A spec file, decoded as UTF-8 (a leading byte-order mark dropped, so columns count
+        from the first real character). A file over the size limit is read only as far as
+        needed to know that; its text is then longer than MAX_TEXT and the parser refuses it.
+
+        Raises the OSError subclasses of read_limited; nothing else."""
+        raw = read_limited(path)
+        return cls(str(path), raw.decode("utf-8-sig", errors="replace"))
+
+    @classmethod
+    def from_text(cls, text: str, name: str = "<string>") -> SourceFile:
+        """Spec text given directly (the API's loads); a leading byte-order mark is dropped."""
+        return cls(name, text.removeprefix("\ufeff"))
 
     def line(self, number: int) -> str:
         lines = self.text.splitlines()

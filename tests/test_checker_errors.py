@@ -251,13 +251,13 @@ def test_diagnostics_are_sorted_and_located():
 
 def test_load_raises_spec_error_with_every_diagnostic():
     with pytest.raises(cnnspec.SpecError) as err:
-        cnnspec.load(IN + "c: conv 6 3x3x4\nd: conv 6 3x3 groups=4\n")
+        cnnspec.loads(IN + "c: conv 6 3x3x4\nd: conv 6 3x3 groups=4\n")
     assert [d.code for d in err.value.diagnostics] == ["E301", "E302"]
     assert "<string>:2:11: error[E301]" in str(err.value)
 
 
 def test_a_partly_unknown_kernel_keeps_its_given_axis():
-    net = cnnspec.load(IN + "c: conv 6 3x? out=26x24x6\n")
+    net = cnnspec.loads(IN + "c: conv 6 3x? out=26x24x6\n")
     assert net.node("c").attrs["kernel"] == (3, 5)
     # the given height 5 is kept (not silently re-solved to 3), so the stated 26 is wrong
     d = diagnostics(IN + "c: conv 6 5x? out=26x24x6\n")

@@ -370,7 +370,7 @@ def prove_family(kinds) -> set[str]:
     @given(networks(kinds))
     def prove(case):
         text, shapes = case
-        net = cnnspec.load(text)
+        net = cnnspec.loads(text)
         assert [n.out_shape for n in net.layers] == shapes, text
         check_everything(net)
         seen.update(traps(net))

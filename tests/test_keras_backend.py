@@ -246,7 +246,7 @@ d: dense 3 -> tanh
 
 def case(name):
     (lo, hi), text = CASES[name]
-    net = cnnspec.load(f"network Case{text}")
+    net = cnnspec.loads(f"network Case{text}")
     x = np.random.default_rng(1).uniform(lo, hi, (2, *net.input_shape))
     return net, x
 
@@ -299,7 +299,7 @@ def test_float32_within_tolerance():
 
 def test_pooling_agrees_with_torch():
     torch = pytest.importorskip("torch")
-    net = cnnspec.load("network P\ninput 7x7x2\np: avgpool 3x3 stride=2 pad=1 round=ceil "
+    net = cnnspec.loads("network P\ninput 7x7x2\np: avgpool 3x3 stride=2 pad=1 round=ceil "
                        "count_include_pad=true\nq: maxpool 2x2 stride=2 pad=1 round=ceil\n")
     x = np.random.default_rng(3).uniform(-2, -1, (1, 7, 7, 2))
     got = layer_outputs(cnnspec.build(net, "keras", dtype="float64"), net, x)
@@ -349,7 +349,7 @@ def test_param_counts_and_shapes_match_the_spec(spec):
 
 
 def test_frozen_layers_and_batchnorm_statistics_are_not_trainable():
-    net = cnnspec.load("network Frozen\ninput 6x6x2\na: conv 4 3x3\nbn: batchnorm\nb: conv 2 3x3 -> "
+    net = cnnspec.loads("network Frozen\ninput 6x6x2\na: conv 4 3x3\nbn: batchnorm\nb: conv 2 3x3 -> "
                        "leaky_relu alpha=0.2\nflatten\nd: dense 3\nfreeze a..bn\nfreeze b\n")
     model = built(net)
     assert model.count_params() == net.total_params == 4 * 18 + 4 + 16 + 72 + 2 + 8 * 3 + 3
@@ -366,7 +366,7 @@ def test_every_case_has_spec_shapes(name):
 
 
 def test_helper_names_never_clash_with_spec_names():
-    net = cnnspec.load("network N\ninput 5x5x2\nc1: conv 3 3x3 pad=(1, 0, 1, 0) -> leaky_relu alpha=0.2\n"
+    net = cnnspec.loads("network N\ninput 5x5x2\nc1: conv 3 3x3 pad=(1, 0, 1, 0) -> leaky_relu alpha=0.2\n"
                        "c1_pad: conv 2 1x1\nc1_conv: relu\n")
     code = generate(net)
     assert 'name="c1_pad_"' in code and 'name="c1_conv_"' in code
@@ -374,13 +374,13 @@ def test_helper_names_never_clash_with_spec_names():
 
 
 def test_same_padding_is_one_keras_layer_and_other_padding_is_explicit():
-    same = generate(cnnspec.load("network N\ninput 9x9x2\nc: conv 3 4x4 stride=2 pad=same\n"))
+    same = generate(cnnspec.loads("network N\ninput 9x9x2\nc: conv 3 4x4 stride=2 pad=same\n"))
     assert 'padding="same"' in same and "ZeroPadding2D" not in same
-    sym = generate(cnnspec.load("network N\ninput 9x9x2\nc: conv 3 4x4 stride=2 pad=1\n"))
+    sym = generate(cnnspec.loads("network N\ninput 9x9x2\nc: conv 3 4x4 stride=2 pad=1\n"))
     assert 'padding="same"' not in sym and "ZeroPadding2D(((1, 1), (1, 1))" in sym
     for text in ("input 9x9x2\nc: conv 3 4x4 stride=2 pad=same\n",
                  "input 8x8x2\nc: conv 3 2x2 stride=2 pad=same\nd: conv 2 3x3 dilation=2 pad=same\n"):
-        compare(cnnspec.load(text), np.random.default_rng(5).uniform(-1, 1, (2, *cnnspec.load(text).input_shape)))
+        compare(cnnspec.loads(text), np.random.default_rng(5).uniform(-1, 1, (2, *cnnspec.loads(text).input_shape)))
 
 
 def test_generated_code_is_ruff_clean_and_deterministic(tmp_path):
@@ -414,7 +414,7 @@ def test_importing_the_backend_imports_no_framework():
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Keras's own saving code, numpy 2
 def test_custom_layers_survive_save_and_load(tmp_path):
     _, x = case("ceil_avg_include")
-    net = cnnspec.load(f"network Saved{CASES['ceil_avg_include'][1]}c: conv 2 2x2 -> leaky_relu alpha=0.2\n")
+    net = cnnspec.loads(f"network Saved{CASES['ceil_avg_include'][1]}c: conv 2 2x2 -> leaky_relu alpha=0.2\n")
     model = cnnspec.build(net, "keras", dtype="float64")
     model.save(tmp_path / "model.keras")
     again = keras.models.load_model(tmp_path / "model.keras")

@@ -32,7 +32,7 @@ TOL = {"float32": 2e-5, "float64": 1e-12}
 # --- running a spec ----------------------------------------------------------------------
 
 def build(spec: str, params: dict, dtype: str = "float64"):
-    return cnnspec.build(cnnspec.load(spec), "numpy", weights=params, dtype=dtype)
+    return cnnspec.build(cnnspec.loads(spec), "numpy", weights=params, dtype=dtype)
 
 
 def layer_output(spec: str, params: dict, x: np.ndarray, name: str) -> np.ndarray:
@@ -165,7 +165,7 @@ CONV_PARAMS = [(case, path) for case in sorted(CONV_CASES)
 def test_conv_matches_naive_reference(case, path, dtype):
     shape, layer, expected_padding = CONV_CASES[case]
     spec = f"input {shape}\nc: {layer}\n"
-    net = cnnspec.load(spec)
+    net = cnnspec.loads(spec)
     node = net.node("c")
     a = node.attrs
     if expected_padding is not None:
@@ -210,7 +210,7 @@ POOL_CASES = {
 def test_pool_matches_naive_reference(case, dtype):
     shape, layer = POOL_CASES[case]
     spec = f"input {shape}\np: {layer}\n"
-    node = cnnspec.load(spec).node("p")
+    node = cnnspec.loads(spec).node("p")
     a = node.attrs
     rng = np.random.default_rng(len(case))
     x = -rng.uniform(1.0, 2.0, (2, *node.in_shape))  # all negative: zero padding would show
@@ -245,7 +245,7 @@ def test_avgpool_divisors_by_hand():
 def test_pool_sizes_sweep(op):
     """Every small (N, K, S, P, rounding): checker shape == PyTorch rule == what the generated
     pooling helper computes (called directly, to keep the sweep fast)."""
-    helpers = exec_module(generate(cnnspec.load(ALL_FEATURES)), "helpers")
+    helpers = exec_module(generate(cnnspec.loads(ALL_FEATURES)), "helpers")
     pool = helpers._maxpool2d if op == "max" else helpers._avgpool2d
     extra = {} if op == "max" else {"count_include_pad": True}
     rng = np.random.default_rng(1)
@@ -259,7 +259,7 @@ def test_pool_sizes_sweep(op):
             x = rng.standard_normal((1, n, n, 1))
             y = pool(x, (k, k), (s, s), (p,) * 4, ceil, **extra)
             expected = naive_pool(x, op, (k, k), (s, s), (p,) * 4, ceil, True)
-            assert y.shape[1:] == cnnspec.load(spec).node("p").out_shape, spec
+            assert y.shape[1:] == cnnspec.loads(spec).node("p").out_shape, spec
             assert y.shape == expected.shape, spec
             assert_close(y, expected, "float64")
             checked += 1
@@ -270,7 +270,7 @@ def test_pool_sizes_sweep(op):
 
 def test_batchnorm_uses_eps_and_moving_statistics():
     spec = "input 3x4x3\nbn: batchnorm eps=0.5 -> relu\nflat: flatten\nbn2: batchnorm eps=0.001\n"
-    net = cnnspec.load(spec)
+    net = cnnspec.loads(spec)
     rng = np.random.default_rng(3)
     params = random_params(net, rng)
     x = rng.standard_normal((2, 3, 4, 3))
@@ -289,7 +289,7 @@ def test_batchnorm_uses_eps_and_moving_statistics():
 def test_leaky_relu_slope_fused_and_as_layer():
     spec = ("input 3x3x2\nc: conv 2 1x1 -> leaky_relu alpha=0.2\na: leaky_relu alpha=0.3\n"
             "d: leaky_relu\n")
-    net = cnnspec.load(spec)
+    net = cnnspec.loads(spec)
     rng = np.random.default_rng(4)
     params = random_params(net, rng)
     x = rng.standard_normal((3, 3, 3, 2))
@@ -333,7 +333,7 @@ def test_sigmoid_extremes_without_overflow():
 def test_flatten_is_nhwc_and_dense_uses_its_rows_in_that_order():
     spec = "input 2x3x4\nf: flatten\nd: dense 5 -> tanh\n"
     rng = np.random.default_rng(5)
-    params = random_params(cnnspec.load(spec), rng)
+    params = random_params(cnnspec.loads(spec), rng)
     x = rng.standard_normal((2, 2, 3, 4))
     out = build(spec, params).forward_layers(x)
     kernel, bias = params["d.kernel"], params["d.bias"]
@@ -349,7 +349,7 @@ def test_flatten_is_nhwc_and_dense_uses_its_rows_in_that_order():
 def test_dense_without_bias_softmax_and_dropout_identity():
     spec = "input 6\ndrop: dropout 0.5\nd: dense 3 bias=false -> softmax\n"
     rng = np.random.default_rng(6)
-    params = random_params(cnnspec.load(spec), rng)
+    params = random_params(cnnspec.loads(spec), rng)
     x = rng.standard_normal((4, 6))
     out = build(spec, params).forward_layers(x)
     assert_close(out["drop"], x, "float64")
@@ -410,6 +410,11 @@ drop: dropout 0.25
 d: dense 6 -> softmax
 """
 
+def network_of(source: Path | str):
+    """A shipped spec (a Path) or spec text (a str), each through its own entry point."""
+    return cnnspec.load(source) if isinstance(source, Path) else cnnspec.loads(source)
+
+
 SOURCES = [pytest.param(path, id=path.stem) for path in SPECS] + [
     pytest.param(ALL_FEATURES, id="all_features")]
 
@@ -420,7 +425,7 @@ def zero_params(net) -> dict:
 
 @pytest.mark.parametrize("source", SOURCES)
 def test_forward_layers_shapes_equal_checker_shapes(source):
-    net = cnnspec.load(source)
+    net = network_of(source)
     module = exec_module(generate(net), net.name)
     x = np.ones((1, *net.input_shape), np.float32)
     out = module.forward_layers(x, zero_params(net))
@@ -434,7 +439,7 @@ def test_forward_layers_shapes_equal_checker_shapes(source):
 
 def test_generated_code_is_ruff_clean(tmp_path):
     for i, source in enumerate(list(SPECS) + [ALL_FEATURES]):
-        (tmp_path / f"gen_{i}.py").write_text(generate(cnnspec.load(source)))
+        (tmp_path / f"gen_{i}.py").write_text(generate(network_of(source)))
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--no-cache",
                              str(tmp_path)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -442,7 +447,7 @@ def test_generated_code_is_ruff_clean(tmp_path):
 
 @pytest.mark.parametrize("source", SOURCES)
 def test_generated_code_reads_well(source):
-    net = cnnspec.load(source)
+    net = network_of(source)
     code = generate(net)
     tree = ast.parse(code)
     imports = {alias.name for n in ast.walk(tree) if isinstance(n, ast.Import) for alias in n.names}
@@ -485,7 +490,7 @@ def test_importing_the_backend_imports_no_numpy_or_framework():
 
 
 def test_float32_and_float64_agree_on_random_weights():
-    net = cnnspec.load(ALL_FEATURES)
+    net = cnnspec.loads(ALL_FEATURES)
     x = np.random.default_rng(9).standard_normal((3, *net.input_shape))
     out64 = cnnspec.build(net, "numpy", dtype="float64").forward_layers(x)
     out32 = cnnspec.build(net, "numpy", dtype="float32").forward_layers(x.astype(np.float32))

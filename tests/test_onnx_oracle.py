@@ -275,7 +275,7 @@ def run_and_compare(node, inputs, expected, atol=0.0):
     """Float32 throughout; rtol 1e-5, atol 1e-6 of the largest expected value (sums of many
     products cancel) unless the case's expected values are themselves rounded."""
     spec, params, x, want = translate(node, inputs, expected)
-    net = cnnspec.load(spec)
+    net = cnnspec.loads(spec)
     assert net.output.out_shape == want.shape[1:], spec
     model = cnnspec.build(net, "numpy", weights=params, dtype="float32")
     atol = max(atol, 1e-6 * max(1.0, float(np.abs(want).max())))

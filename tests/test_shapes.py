@@ -137,7 +137,7 @@ def test_conv_sizes_and_params_match_pytorch(torch_f):
         assert brute_conv_params(f, f, c_in, filters, groups, True) == numel
         spec = f"input {n}x{n}x{c_in}\nc: conv {filters} {f}x{f} stride={s} pad={p} " \
                f"dilation={d} groups={groups} round=floor\n"
-        assert cnnspec.load(spec).node("c").params == numel
+        assert cnnspec.loads(spec).node("c").params == numel
 
 
 # --- same padding (TensorFlow rule) -------------------------------------------------------
@@ -169,7 +169,7 @@ def test_conv_params_and_macs_by_counting(k, c_mult, f_mult, groups, bias, n):
     c_in, filters = c_mult * groups, f_mult * groups
     spec = (f"input {n}x{n}x{c_in}\nc: conv {filters} {k}x{k} groups={groups} "
             f"bias={'true' if bias else 'false'}\n")
-    node = cnnspec.load(spec).node("c")
+    node = cnnspec.loads(spec).node("c")
     assert node.params == brute_conv_params(k, k, c_in, filters, groups, bias)
     # the seed's W = K^2 * C * N, B = N (for groups=1)
     if groups == 1:
@@ -183,13 +183,13 @@ def test_conv_params_and_macs_by_counting(k, c_mult, f_mult, groups, bias, n):
 @settings(max_examples=40, deadline=None)
 @given(n_in=st.integers(1, 50), units=st.integers(1, 50), bias=st.booleans())
 def test_dense_params_and_macs(n_in, units, bias):
-    node = cnnspec.load(f"input {n_in}\nd: dense {units} bias={'true' if bias else 'false'}\n").node("d")
+    node = cnnspec.loads(f"input {n_in}\nd: dense {units} bias={'true' if bias else 'false'}\n").node("d")
     assert node.params == np.empty((n_in, units)).size + (units if bias else 0)
     assert node.macs == sum(n_in for _ in range(units))
 
 
 def test_batchnorm_has_four_c_params_two_c_trainable():
-    node = cnnspec.load("input 4x4x7\nb: batchnorm\n").node("b")
+    node = cnnspec.loads("input 4x4x7\nb: batchnorm\n").node("b")
     assert (node.params, node.trainable_params, node.non_trainable_params) == (28, 14, 14)
 
 
@@ -248,13 +248,13 @@ def test_solver_outcomes_none_unique_ambiguous():
 # --- the seed's facts (NOTES.md) ----------------------------------------------------------
 
 def test_fact_28_with_3x3_gives_26x26x6():
-    net = cnnspec.load("input 28x28x1\nc: conv 6 3x3\n")
+    net = cnnspec.loads("input 28x28x1\nc: conv 6 3x3\n")
     assert net.output.out_shape == (26, 26, 6)
     assert (28 - 3 + 2 * 0) // 1 + 1 == 26
 
 
 def test_fact_solving_the_kernel_and_the_padding():
-    net = cnnspec.load("input 28x28x1\nc: conv 6 ?x? out=26x26x6\nd: conv 6 5x5 pad=? out=26x26x6\n")
+    net = cnnspec.loads("input 28x28x1\nc: conv 6 ?x? out=26x26x6\nd: conv 6 5x5 pad=? out=26x26x6\n")
     assert net.node("c").attrs["kernel"] == (3, 3)               # F = N - S(out - 1) = 3
     assert net.node("d").attrs["padding"] == (2, 2, 2, 2)        # P = (F - 1)/2 = 2
 

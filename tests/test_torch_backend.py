@@ -69,7 +69,7 @@ CASES = {
 
 
 def spec(body: str, name: str = "Case") -> cnnspec.Network:
-    return cnnspec.load(f"network {name}\n{body}")
+    return cnnspec.loads(f"network {name}\n{body}")
 
 
 # --- an independent NumPy reference over NHWC arrays and portable weights ---

@@ -48,7 +48,7 @@ FE_ACCURACY = 0.93
 
 
 def spec(body: str, name: str = "Net"):
-    return cnnspec.load(f"network {name}\n{body}")
+    return cnnspec.loads(f"network {name}\n{body}")
 
 
 def batch(n: int = 32, dtype: str = "float64"):

@@ -44,7 +44,7 @@ FROZEN_BASE = ("conv1", "bn1", "conv2")
 
 
 def spec(body: str, name: str = "Net"):
-    return cnnspec.load(f"network {name}\n{body}")
+    return cnnspec.loads(f"network {name}\n{body}")
 
 
 def module_of(net):

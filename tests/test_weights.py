@@ -36,7 +36,7 @@ out: dense 3 bias=false
 
 @pytest.fixture(scope="module")
 def net() -> cnnspec.Network:
-    return cnnspec.load(SPEC)
+    return cnnspec.loads(SPEC)
 
 
 @pytest.fixture

@@ -108,20 +108,12 @@ def load_file(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def save_file(params: dict[str, np.ndarray], path: str | Path) -> None:
-    """Write a safetensors file atomically."""
-    import os
-    import tempfile
+    """Write a safetensors file atomically, by the same rules as every output file
+    (output.write_atomic: regular files only, mode kept, symlinks written through)."""
+    from safetensors.numpy import save as st_save
 
-    from safetensors.numpy import save_file as st_save
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
-    os.close(fd)
-    try:
-        st_save({k: np.ascontiguousarray(v) for k, v in params.items()}, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from .output import write_atomic
+    write_atomic(path, st_save({k: np.ascontiguousarray(v) for k, v in params.items()}))
 
 
 @dataclass

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import struct
 import subprocess
 import sys
@@ -400,3 +401,20 @@ def test_values_that_are_not_arrays_are_refused_not_raised(net):
          "(float32 or float64)"),
         ("tensor 'd1.bias' of layer 'd1' has dtype str96; weights must be floating point "
          "(float32 or float64)")]
+
+
+def test_save_file_follows_the_output_rules(tmp_path):
+    """Weight files are written like every output: an overwritten file keeps its mode, and a
+    FIFO is refused rather than replaced."""
+    params = {"c.kernel": np.ones((3, 3, 1, 2), np.float32)}
+    target = tmp_path / "w.safetensors"
+    target.write_bytes(b"old")
+    os.chmod(target, 0o640)
+    W.save_file(params, target)
+    assert oct(target.stat().st_mode & 0o777) == oct(0o640)
+    assert W.load_file(target)["c.kernel"].shape == (3, 3, 1, 2)
+    fifo = tmp_path / "f.safetensors"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError):
+        W.save_file(params, fifo)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)

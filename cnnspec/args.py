@@ -12,7 +12,8 @@ UNKNOWN = object()  # a '?' to be solved from a stated output shape
 
 
 def did_you_mean(word: str, choices) -> str | None:
-    names = sorted(c for c in choices if isinstance(c, str))
+    # no sort: get_close_matches breaks ties by the name itself, whatever the order
+    names = [c for c in choices if isinstance(c, str)]
     close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
 
@@ -20,19 +21,24 @@ def did_you_mean(word: str, choices) -> str | None:
 class ArgReader:
     """Typed access to one layer's arguments; every problem becomes a located diagnostic."""
 
-    def __init__(self, diags: Diagnostics, where: str, positional, options, allowed):
+    def __init__(self, diags: Diagnostics, where: str, positional, options, allowed, advice=None):
+        """`advice(node)` may give a hint for an unknown option or a stray value (habits from
+        other frameworks); `origin()` says what made the input flat, for hints."""
         self.diags = diags
         self.where = where
         self.positional = list(positional)
         self.options: dict[str, S.Option] = {}
         self.ok = True
+        self.advice = advice or (lambda node: None)
+        self.origin = None  # a callable: what made the input flat (a hint's words), or None
         for opt in options:
             self._add_option(opt, allowed)
 
     def _add_option(self, opt: S.Option, allowed) -> None:
         if opt.key not in allowed:
-            choices = ", ".join(sorted(allowed)) or "none"
-            hint = did_you_mean(opt.key, allowed) or f"{self.where} takes: {choices}"
+            choices = f"{self.where} takes: " + ", ".join(sorted(allowed)) if allowed else \
+                f"{self.where} takes no options"
+            hint = self.advice(opt) or did_you_mean(opt.key, allowed) or choices
             self.error("E102", opt, f"unknown option '{opt.key}' for {self.where}", hint)
         elif opt.key in self.options:
             self.error("E105", opt, f"option '{opt.key}' is given twice", "keep one of them")
@@ -57,7 +63,8 @@ class ArgReader:
     def finish(self) -> None:
         """Report positional values nobody took."""
         for value in self.positional:
-            self.error("E107", value, f"unexpected value '{value.describe()}' for {self.where}")
+            self.error("E107", value, f"unexpected value '{value.describe()}' for {self.where}",
+                       self.advice(value))
 
     # --- typed readers; each returns None after reporting a problem ---
 
@@ -104,8 +111,19 @@ class ArgReader:
             return self.int_of(item, what, minimum, unknown_ok)
         return self.in_range(node, item, what, minimum)
 
+    def unquoted(self, value: S.Value, what: str, words) -> bool:
+        """A quoted word ("same") where the language wants it bare: report it with the fix."""
+        if value.kind != "string" or value.value not in words:
+            return False
+        key = next((k for k, o in self.options.items() if o.value is value), what)
+        self.error("E103", value, f"{what} takes a word, not the string {value.describe()}",
+                   f"write {key}={value.value} without quotes")
+        return True
+
     def padding_of(self, value: S.Value):
         """'same', 'valid', UNKNOWN, or (top, bottom, left, right)."""
+        if self.unquoted(value, "padding", ("same", "valid")):
+            return None
         if value.kind == "word" and value.value in ("same", "valid"):
             return value.value
         if value.kind == "unknown":
@@ -124,6 +142,8 @@ class ArgReader:
         return None
 
     def bool_of(self, value: S.Value, what: str):
+        if self.unquoted(value, what, ("true", "false")):
+            return None
         if value.kind == "word" and value.value in ("true", "false"):
             return value.value == "true"
         self.error("E103", value, f"{what} must be true or false, not '{value.describe()}'")
@@ -144,6 +164,8 @@ class ArgReader:
         return x
 
     def word_of(self, value: S.Value, what: str, choices: tuple[str, ...]):
+        if self.unquoted(value, what, choices):
+            return None
         if value.kind == "word" and value.value in choices:
             return value.value
         hint = did_you_mean(str(value.value), choices) if value.kind == "word" else None

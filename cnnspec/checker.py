@@ -5,27 +5,26 @@ from __future__ import annotations
 from functools import cached_property
 
 from . import syntax as S
-from .args import ArgReader, did_you_mean
-from .composition import resolve_import, use_entries
+from .args import MAX_SIZE, ArgReader, did_you_mean
+from .composition import Imports, resolve_import, use_entries
 from .diagnostics import Diagnostics
 from .ir import Network, Node, freeze_attrs
-from .layers import COMMON_OPTIONS, KINDS, NODE_KIND, Resolved
+from .layers import COMMON_OPTIONS, KINDS, NODE_KIND, Resolved, activation_advice
+from .limits import MAX_LAYERS
+from .names import RESERVED_LAYER_NAMES, automatic_names, network_name_from_file
 from .shapes import shape_text
 from .stages import StagePlan
-from .windows import size_arithmetic, stated_out_hint
+from .windows import axis_arithmetic, stated_out_hint
 
 MAX_PARAMS = 10**12  # past this no framework could allocate the weights
-RESERVED = {"input"}
-# a network's name becomes a class or function name next to these imports in generated code
-GENERATED_MODULE_NAMES = {"torch", "nn", "F", "np", "numpy", "keras", "math"}
 
 
 class Checker:
-    def __init__(self, source, spec: S.Spec, diags: Diagnostics, stack: tuple[str, ...] = ()):
+    def __init__(self, source, spec: S.Spec, diags: Diagnostics, imports: Imports | None = None):
         self.source = source
         self.spec = spec
         self.diags = diags
-        self.stack = stack  # the files importing this one, to catch import cycles
+        self.imports = imports or Imports.root(source)  # the chain above, files already read
         self.header: S.NetworkDecl | None = None
         self.input: S.InputDecl | None = None
         self.entries: list = []  # (S.Layer, explicit or inherited name, group) in chain order
@@ -36,6 +35,10 @@ class Checker:
 
     def run(self) -> Network | None:
         self._sort_statements()
+        if len(self.entries) > MAX_LAYERS:
+            self.diags.error("E004", self.entries[MAX_LAYERS][0].span, f"more than {MAX_LAYERS:,} layers",
+                             f"a spec (with the layers it uses from imports) may have at most {MAX_LAYERS:,}")
+            return None
         input_node = self._input_node()
         if input_node is None:
             return None
@@ -58,7 +61,6 @@ class Checker:
         for stmt in self.spec.statements:
             if isinstance(stmt, S.NetworkDecl):
                 self._once("header", stmt, "network")
-                self._check_network_name(stmt)
             elif isinstance(stmt, S.InputDecl):
                 self._once("input", stmt, "input")
             elif isinstance(stmt, S.Layer):
@@ -73,18 +75,11 @@ class Checker:
             else:
                 self.stages.add(stmt)
 
-    def _check_network_name(self, decl: S.NetworkDecl) -> None:
-        import keyword
-        if keyword.iskeyword(decl.name) or decl.name in GENERATED_MODULE_NAMES:
-            self.diags.error("E204", decl.span, f"'{decl.name}' cannot name a network: generated "
-                             "code would use it as a class name next to Python's own names",
-                             "choose another name, e.g. one in CamelCase")
-
     def _import(self, decl: S.ImportDecl) -> None:
         if decl.alias in self.bases:
             self.diags.error("E203", decl.span, f"'{decl.alias}' is imported twice")
             return
-        base = resolve_import(decl, self.source, self.stack, self.diags)
+        base = resolve_import(decl, self.source, self.imports, self.diags)
         self.bases[decl.alias] = base
 
     def _use(self, use: S.UseDecl) -> None:
@@ -126,16 +121,32 @@ class Checker:
         return Node("input", "input", freeze_attrs({}), (), (), shape, (), 0, self.input.span)
 
     def _input_shape(self, value: S.Value):
-        r = ArgReader(self.diags, "input", [], self.input.options, set())  # input takes none
+        r = ArgReader(self.diags, "the input line", [], self.input.options, set())
         if value.kind == "int":
             n = r.int_of(value, "input size")
             return None if n is None else (n,)
         if value.kind == "dims" and len(value.value) == 3 and None not in value.value:
-            dims = [r.in_range(value, d, "input size", 1) for d in value.value]
-            return None if None in dims else tuple(dims)
+            return self._image_shape(r, value)
         self.diags.error("E103", value.span, f"the input must be HxWxC or a flat size, not '{value.describe()}'",
                          "e.g. 'input 28x28x1' for a grayscale image, 'input 224x224x3' for colour")
         return None
+
+    def _image_shape(self, r: ArgReader, value: S.Value):
+        """HxWxC, each size in range (one diagnostic naming every bad axis); warns on CxHxW."""
+        dims = value.value
+        bad = [(axis, d) for axis, d in zip(("height", "width", "channels"), dims)
+               if not 1 <= d <= MAX_SIZE]
+        if bad:
+            axes = [axis for axis, d in bad if (d < 1) == (bad[0][1] < 1)]
+            what = "input " + (" and ".join(axes) if len(axes) < 3 else "height, width and channels")
+            r.in_range(value, bad[0][1], what, 1)
+            return None
+        h, w, c = dims
+        if h <= 4 and w == c >= 8:
+            self.diags.warning("W101", value.span, f"input {value.describe()} is read as {h} high, "
+                               f"{w} wide, with {c} channels: it looks channels-first (CxHxW)",
+                               f"cnnspec shapes are HxWxC: write 'input {w}x{c}x{h}'")
+        return tuple(dims)
 
     def _names(self) -> list[str]:
         """Explicit names (checked for duplicates) and stable automatic ones for the rest."""
@@ -144,7 +155,7 @@ class Checker:
             span = layer.name_span or layer.span
             if name is None:
                 continue
-            if name in RESERVED or name in self.bases:
+            if name in RESERVED_LAYER_NAMES or name in self.bases:
                 what = "an import alias" if name in self.bases else "reserved"
                 self.diags.error("E204", span, f"'{name}' is {what}", "choose another name")
             elif name in seen:
@@ -154,24 +165,11 @@ class Checker:
                                  f"'{name}' is already the name of the layer at {where}")
             else:
                 seen[name] = layer
-        return self._auto_names(set(seen) | RESERVED)
+        return self._auto_names(set(seen) | RESERVED_LAYER_NAMES)
 
     def _auto_names(self, taken: set[str]) -> list[str]:
-        counters: dict[str, int] = {}
-        names = []
-        for layer, name, _group in self.entries:
-            if name is not None:
-                names.append(name)
-                continue
-            kind = NODE_KIND.get(layer.kind, layer.kind)
-            while True:
-                counters[kind] = counters.get(kind, 0) + 1
-                candidate = f"{kind}_{counters[kind]}"
-                if candidate not in taken:
-                    break
-            taken.add(candidate)
-            names.append(candidate)
-        return names
+        kinds = [NODE_KIND.get(layer.kind, layer.kind) for layer, _name, _group in self.entries]
+        return automatic_names([name for _layer, name, _group in self.entries], kinds, taken)
 
     def _add_layer(self, layer: S.Layer, name: str, group: str | None) -> None:
         kind = KINDS.get(layer.kind)
@@ -196,7 +194,9 @@ class Checker:
         self.nodes.append(node)
 
     def _resolve(self, kind, layer: S.Layer, in_shape) -> Resolved | None:
-        r = ArgReader(self.diags, layer.kind, layer.args, layer.options, kind.options | COMMON_OPTIONS)
+        r = ArgReader(self.diags, layer.kind, layer.args, layer.options, kind.options | COMMON_OPTIONS,
+                      activation_advice(layer, kind.fused_activation))
+        r.origin = self._flat_origin  # called only when a hint needs it
         if layer.activation is not None and not kind.fused_activation:
             r.error("E103", layer.activation, f"{layer.kind} takes no '-> activation'",
                     "add the activation as a layer of its own on the next line")
@@ -205,6 +205,15 @@ class Checker:
         if resolved is not None:
             self._check_stated(r, layer, resolved)
         return resolved
+
+    def _flat_origin(self) -> str | None:
+        """The layer that made the current input flat, as a hint names it."""
+        for node in reversed(self.nodes):
+            if len(node.out_shape) == 3 or node.kind == "input":
+                return None
+            if len(node.in_shape) == 3:
+                return f"the {node.kind} '{node.name}' (line {node.span.line}), which makes it flat"
+        return None
 
     def _check_stated(self, r: ArgReader, layer: S.Layer, resolved: Resolved) -> bool:
         stated = r.value("out")
@@ -217,7 +226,7 @@ class Checker:
             return False
         if tuple(want) != tuple(shape[: len(want)]) or len(want) not in (len(shape), 2):
             a, in_shape = resolved.attrs, self.nodes[-1].out_shape
-            why = f": {size_arithmetic(in_shape[0], a)}" if "kernel" in a and want[:1] != shape[:1] else ""
+            why = _why(a, in_shape, want, shape)
             r.error("E308", stated, f"{layer.kind} gives {shape_text(shape)}, but out= states "
                     f"{stated.describe()}{why}", stated_out_hint(a, in_shape, want))
             return False
@@ -236,16 +245,19 @@ class Checker:
 
     def _network(self, staged: dict) -> Network:
         header = self.header
-        name = header.name if header else _default_name(self.source.name)
+        name = header.name if header else network_name_from_file(self.source.name)
         return Network(name, header.description if header else "", self.nodes[0].out_shape,
                        tuple(self.nodes), self.source, tuple(self.diags.sorted()),
                        stages=staged if self.stages.names else {}, stage=self.stages.default)
 
 
-def _default_name(file: str) -> str:
-    stem = file.replace("\\", "/").rsplit("/", 1)[-1].split(".")[0]
-    ident = "".join(ch if ch.isascii() and ch.isalnum() else "_" for ch in stem) or "Network"
-    return ident if not ident[0].isdigit() else "Net_" + ident
+def _why(attrs, in_shape, want, shape) -> str:
+    """': height (28 - 3 + 2)/1 + 1 = 28' for the first spatial axis out= disagrees with."""
+    axes = [a for a in (0, 1) if a < len(want) and len(shape) == 3 and want[a] != shape[a]]
+    if "kernel" not in attrs or not axes:
+        return ""
+    name = ("height", "width")[axes[0]]
+    return f": {name} {axis_arithmetic(in_shape[axes[0]], attrs, axes[0])}"
 
 
 def check(source, spec: S.Spec, diags: Diagnostics) -> Network | None:

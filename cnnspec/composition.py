@@ -3,18 +3,27 @@
 The imported spec is parsed and checked on its own (it must be clean); `use` then inlines its
 layers, under their own names (so the base's portable weights keep their keys), into this
 spec's chain, tagged with the import's alias as their group, and re-checks them here.
+
+Each file is read and checked once per analysis, however many specs import it and however
+often (Imports caches the result by the file's real path), and the imports are bounded in
+depth, number of files and characters (limits.py).
+
+An import path is relative to the folder of the importing spec's real file: a spec reached
+through a symbolic link imports what it imports beside its target, as Python does for a
+script run through a link, so a spec means the same wherever it is linked from.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import syntax as S
 from .diagnostics import Diagnostics
+from .limits import MAX_IMPORT_DEPTH, MAX_IMPORTED_FILES, MAX_IMPORTED_TEXT
 from .source import SourceFile
-
-MAX_DEPTH = 16
 
 
 @dataclass
@@ -27,42 +36,141 @@ class Base:
     network: object  # ir.Network of the base, for its input shape and names
 
 
-def resolve_import(decl: S.ImportDecl, source: SourceFile, stack: tuple[str, ...],
+@dataclass(frozen=True)
+class _Checked:
+    """A clean imported spec, as every import of it shares it."""
+
+    source: SourceFile
+    entries: list
+    input: S.InputDecl | None
+    network: object
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """Why an imported file cannot be used: reported at every line importing it."""
+
+    code: str
+    message: Callable[[str], str]  # of the path as the importing line wrote it
+    hint: str | None
+    cause: str = ""  # for E206: where the first error really is, however deep
+
+
+@dataclass
+class _Shared:
+    checked: dict[str, _Checked | _Failed] = field(default_factory=dict)
+    causes: dict = field(default_factory=dict)  # Span of an E206 -> the error it stands for
+    files: int = 0  # imported files read so far (a file is cached only once checked)
+    text: int = 0  # characters of the imported files read so far
+
+
+@dataclass(frozen=True)
+class Imports:
+    """One analysis's imports: the chain of real paths down to this spec, and the cache."""
+
+    stack: tuple[str, ...]
+    shared: _Shared
+
+    @classmethod
+    def root(cls, source: SourceFile) -> Imports:
+        return cls((os.path.realpath(source.name),), _Shared())
+
+    def below(self, key: str) -> Imports:
+        return Imports((*self.stack, key), self.shared)
+
+
+def resolve_import(decl: S.ImportDecl, source: SourceFile, imports: Imports,
                    diags: Diagnostics) -> Base | None:
-    from .checker import Checker
-    from .parser import parse
-    path = _locate(decl.path, source.name)
-    key = str(path.resolve()) if path else decl.path
-    if key in stack or len(stack) >= MAX_DEPTH:
-        chain = " -> ".join(Path(p).name for p in (*stack, key))
-        diags.error("E204", decl.span, f"import cycle: {chain}", "a spec cannot import itself")
+    result = _lookup(decl, source, imports)
+    if isinstance(result, _Failed):
+        diags.error(result.code, decl.span, result.message(decl.path), result.hint)
+        if result.cause:
+            imports.shared.causes[decl.span] = result.cause
         return None
+    return Base(decl.alias, decl.path, result.source, result.entries, result.input, result.network)
+
+
+def _lookup(decl: S.ImportDecl, source: SourceFile, imports: Imports) -> _Checked | _Failed:
     try:
-        base_source = SourceFile.read(path) if path else None
-    except OSError:
-        base_source = None
-    if base_source is None:
-        diags.error("E205", decl.span, f"cannot read imported spec '{decl.path}'",
-                    "paths are relative to the importing spec's folder")
-        return None
-    spec, base_diags = parse(base_source)
-    checker = Checker(base_source, spec, base_diags, (*stack, key)) if spec else None
-    network = checker.run() if checker else None
-    if network is None or base_diags.has_errors():
-        first = base_diags.errors[0] if base_diags.errors else None
-        where = f": {first.span.file}:{first.span.line}:{first.span.col}: {first.message}" if first else ""
-        diags.error("E206", decl.span, f"the imported spec '{decl.path}' has errors{where}",
-                    f"run 'cnnspec check {decl.path}'")
-        return None
-    entries = [(layer, name) for (layer, name, _group) in checker.entries]
-    return Base(decl.alias, decl.path, base_source, entries, checker.input, network)
+        path = _locate(decl.path, source.name)
+        key = os.path.realpath(path)
+    except (OSError, ValueError) as error:
+        return _unreadable(error)
+    refused = _refused(key, imports)
+    if refused is not None:
+        return refused
+    if key not in imports.shared.checked:
+        imports.shared.checked[key] = _read_and_check(path, key, imports)
+    return imports.shared.checked[key]
 
 
-def _locate(path: str, importer: str) -> Path | None:
+def _locate(path: str, importer: str) -> Path:
+    """The file an import names; relative paths start at the importer's real folder."""
     candidate = Path(path)
     if not candidate.is_absolute():
-        candidate = Path(importer).parent / candidate
-    return candidate if candidate.is_file() else None
+        folder = Path(os.path.realpath(importer) if os.path.islink(importer) else importer).parent
+        candidate = folder / candidate
+    if not candidate.is_file():
+        raise FileNotFoundError(0, "not a regular file" if candidate.exists() else "no such file")
+    return candidate
+
+
+def _unreadable(error: Exception) -> _Failed:
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    return _Failed("E205", lambda path: f"cannot read imported spec '{path}': {reason}",
+                   "paths are relative to the importing spec's folder")
+
+
+def _refused(key: str, imports: Imports) -> _Failed | None:
+    """A self-import, a cycle, nesting too deep or too many files: nothing is read."""
+    names = [Path(p).name for p in (*imports.stack, key)]
+    if key == imports.stack[-1]:
+        return _Failed("E204", lambda _path: f"a spec cannot import itself ('{names[-1]}')",
+                       "remove this import, or import another file")
+    if key in imports.stack:
+        chain = " -> ".join(names[imports.stack.index(key):])
+        return _Failed("E204", lambda _path: f"import cycle: {chain}", "a spec cannot import, directly or not, "
+                       "a spec that imports it")
+    if len(imports.stack) > MAX_IMPORT_DEPTH:
+        chain = " -> ".join(names)
+        return _Failed("E004", lambda _path: f"imports nested more than {MAX_IMPORT_DEPTH} deep: {chain}",
+                       f"at most {MAX_IMPORT_DEPTH} levels of imports "
+                       "below the spec being checked; there is no cycle")
+    if key not in imports.shared.checked and imports.shared.files >= MAX_IMPORTED_FILES:
+        return _Failed("E004", lambda _path: f"more than {MAX_IMPORTED_FILES} files imported",
+                       f"one check may import at most {MAX_IMPORTED_FILES} different files")
+    return None
+
+
+def _read_and_check(path: Path, key: str, imports: Imports) -> _Checked | _Failed:
+    imports.shared.files += 1
+    try:
+        base_source = SourceFile.read(path)
+    except (OSError, ValueError) as error:
+        return _unreadable(error)
+    imports.shared.text += len(base_source.text)
+    if imports.shared.text > MAX_IMPORTED_TEXT:
+        return _Failed("E004", lambda _path: f"the imported specs hold more than {MAX_IMPORTED_TEXT:,} characters",
+                       f"one check may import at most {MAX_IMPORTED_TEXT:,} characters in all")
+    return _check_base(base_source, imports.below(key))
+
+
+def _check_base(base_source: SourceFile, imports: Imports) -> _Checked | _Failed:
+    """Parse and check an imported file; an E206 quotes its first error, or what that stands for."""
+    from .checker import Checker
+    from .parser import parse
+    spec, base_diags = parse(base_source)
+    checker = Checker(base_source, spec, base_diags, imports) if spec else None
+    network = checker.run() if checker else None
+    if network is None or base_diags.has_errors():
+        first = next((d for d in base_diags.sorted() if d.severity == "error"), None)
+        cause = first and (imports.shared.causes.get(first.span)
+                           or f"{first.span.file}:{first.span.line}:{first.span.col}: {first.message}")
+        where = f": {cause}" if cause else ""
+        return _Failed("E206", lambda path: f"the imported spec '{path}' has errors{where}",
+                       f"run 'cnnspec check {base_source.name}'", cause or "")
+    entries = [(layer, name) for (layer, name, _group) in checker.entries]
+    return _Checked(base_source, entries, checker.input, network)
 
 
 def use_entries(use: S.UseDecl, base: Base, diags: Diagnostics) -> list | None:
@@ -72,7 +180,7 @@ def use_entries(use: S.UseDecl, base: Base, diags: Diagnostics) -> list | None:
         return [(layer, name, base.alias) for layer, name in base.entries]
     if use.until not in names:
         from .args import did_you_mean
-        hint = did_you_mean(use.until, names) or f"'{base.alias}' has: {', '.join(names)}"
+        hint = did_you_mean(use.until, names) or f"'{base.alias}' has: {', '.join(names[:20])}"
         diags.error("E202", use.span, f"'{base.alias}' has no layer named '{use.until}'", hint)
         return None
     stop = names.index(use.until) + 1

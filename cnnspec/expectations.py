@@ -9,6 +9,7 @@ from .args import did_you_mean
 from .diagnostics import Diagnostics
 from .ir import Node
 from .shapes import shape_text
+from .windows import axis_arithmetic
 
 OPS = {"==": operator.eq, "!=": operator.ne, "<=": operator.le, ">=": operator.ge,
        "<": operator.lt, ">": operator.gt}
@@ -28,17 +29,42 @@ def global_value(nodes: list[Node], attr: str) -> int:
     return sum(getattr(n, attr) for n in nodes)
 
 
+class _Targets:
+    """One stage's layers by name and its totals, each total summed once however many ask."""
+
+    def __init__(self, nodes: list[Node], suggest):
+        self.nodes = nodes
+        self.by_name = {n.name: n for n in nodes}
+        self.suggest = suggest
+        self.totals: dict[str, int] = {}
+
+    def total(self, attr: str) -> int:
+        if attr not in self.totals:
+            self.totals[attr] = global_value(self.nodes, attr)
+        return self.totals[attr]
+
+    def layer(self, name: str) -> Node | None:
+        node = self.by_name.get(name)
+        if node is None and name == "output" and self.nodes:
+            return self.nodes[-1]
+        return node
+
+    def unknown_hint(self, name: str) -> str:
+        shown = ", ".join(n.name for n in self.nodes[1:9])
+        return self.suggest(name, self.by_name) or "layer names: " + shown
+
+
 def check_expectations(expects: list[S.Expect], nodes: list[Node], failed: set[str],
-                       diags: Diagnostics) -> None:
-    by_name = {n.name: n for n in nodes}
+                       diags: Diagnostics, suggest=did_you_mean) -> None:
+    targets = _Targets(nodes, suggest)
     for exp in expects:
         if exp.layer is None:
-            _check_global(exp, nodes, failed, diags)
+            _check_global(exp, targets, failed, diags)
         else:
-            _check_layer(exp, by_name, failed, diags)
+            _check_layer(exp, targets, failed, diags)
 
 
-def _check_global(exp: S.Expect, nodes, failed, diags: Diagnostics) -> None:
+def _check_global(exp: S.Expect, targets: _Targets, failed, diags: Diagnostics) -> None:
     if exp.attribute not in GLOBAL_ATTRS:
         hint = did_you_mean(exp.attribute, GLOBAL_ATTRS) or \
             "write 'params', 'trainable_params', 'non_trainable_params', 'macs' or LAYER.shape"
@@ -46,17 +72,15 @@ def _check_global(exp: S.Expect, nodes, failed, diags: Diagnostics) -> None:
         return
     if failed:
         return  # totals are meaningless while some layer has no shape
-    _compare(exp, exp.attribute, global_value(nodes, exp.attribute), diags)
+    _compare(exp, exp.attribute, targets.total(exp.attribute), diags)
 
 
-def _check_layer(exp: S.Expect, by_name, failed, diags: Diagnostics) -> None:
-    node = by_name.get(exp.layer)
-    if node is None and exp.layer == "output" and by_name:
-        node = list(by_name.values())[-1]
+def _check_layer(exp: S.Expect, targets: _Targets, failed, diags: Diagnostics) -> None:
+    node = targets.layer(exp.layer)
     if node is None:
         if exp.layer not in failed:
-            hint = did_you_mean(exp.layer, by_name) or "layer names: " + ", ".join(list(by_name)[1:9])
-            diags.error("E202", exp.target_span, f"no layer named '{exp.layer}'", hint)
+            diags.error("E202", exp.target_span, f"no layer named '{exp.layer}'",
+                        targets.unknown_hint(exp.layer))
         return
     if exp.attribute not in LAYER_ATTRS:
         hint = did_you_mean(exp.attribute, LAYER_ATTRS) or "a layer has: " + ", ".join(LAYER_ATTRS)
@@ -99,11 +123,15 @@ def derivation(node: Node) -> str | None:
     """A learner's explanation of where a layer's shape comes from."""
     a = node.attrs
     if node.kind in ("conv", "maxpool", "avgpool"):
-        n, f, s = node.in_shape[0], a["kernel"][0], a["stride"][0]
-        p = a["padding"][0] + a["padding"][1]
-        return (f"height: (N - F + 2P)/S + 1 = ({n} - {f} + {p})/{s} + 1 = {node.out_shape[0]}"
-                + (f"; {node.kind} keeps {node.out_shape[2]} channels" if node.kind != "conv" else
-                   f"; {a['filters']} kernels give {a['filters']} channels"))
+        axes = [f"{name}: {axis_arithmetic(node.in_shape[axis], a, axis)}"
+                for axis, name in ((0, "height"), (1, "width"))]
+        if axes[1][len("width: "):] == axes[0][len("height: "):]:
+            axes = [f"height and width: {axes[0][len('height: '):]}"]
+        c = node.out_shape[2]
+        channels = f"{c} channel" + ("s" if c != 1 else "")
+        channels = (f"{node.kind} keeps the {channels}" if node.kind != "conv" else
+                    f"{a['filters']} kernel{'s' if c != 1 else ''} give {channels}")
+        return "; ".join([*axes, channels])
     if node.kind == "flatten" and len(node.in_shape) == 3:
         h, w, c = node.in_shape
         return f"flatten of {shape_text(node.in_shape)} gives {h} x {w} x {c} = {h * w * c:,} values"

@@ -2,38 +2,110 @@
 
 Rules apply in order; a later rule overrides an earlier one for the layers it names (the
 fine-tuning idiom: freeze the base, then unfreeze its last block with a small lr scale).
+
+A selection is a range of positions in the chain, never expanded into its names: the layers
+frozen so far are kept as disjoint ranges (Spans), and the final flags are set by one sweep
+from the last rule back, which visits each layer once. N rules over N layers cost about
+N log N, not N x N.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import replace
+from itertools import accumulate
 
 from . import syntax as S
-from .args import ArgReader, did_you_mean
+from .args import ArgReader
 from .diagnostics import Diagnostics
 from .ir import Node
+from .suggestions import Suggester
 
 
-def select(sel: S.Selection, order: dict[str, int], nodes: list[Node], groups: dict,
-           diags: Diagnostics):
-    """The names a selection picks, in spec order; None after reporting an error."""
-    if sel.last is None and sel.first in groups and sel.first not in order:
-        return list(groups[sel.first])
+class Layout:
+    """The chain as freeze rules see it, built once for every stage: names to positions."""
+
+    def __init__(self, nodes: list[Node], groups: dict, suggest: Suggester):
+        self.names = [n.name for n in nodes]
+        self.order = {name: i for i, name in enumerate(self.names) if i > 0}
+        self.weighted = [0, *accumulate(1 if n.weights else 0 for n in nodes)]
+        self.groups = {alias: _runs(sorted(self.order[m] for m in members))
+                       for alias, members in groups.items()}
+        self.suggest = suggest
+        self.variants: dict[tuple[int, bool, float], Node] = {}
+
+    def has_weights(self, lo: int, hi: int) -> bool:
+        return self.weighted[hi + 1] > self.weighted[lo]
+
+    def with_flags(self, node: Node, position: int, frozen: bool, scale: float) -> Node:
+        """The node with these flags; one copy per layer and flags, shared by the stages."""
+        if (node.frozen, node.lr_scale) == (frozen, scale):
+            return node
+        key = (position, frozen, scale)
+        if key not in self.variants:
+            self.variants[key] = replace(node, frozen=frozen, lr_scale=scale)
+        return self.variants[key]
+
+
+def _runs(positions: list[int]) -> list[tuple[int, int]]:
+    """Sorted positions as (first, last) ranges of consecutive ones."""
+    runs: list[tuple[int, int]] = []
+    for p in positions:
+        if runs and runs[-1][1] == p - 1:
+            runs[-1] = (runs[-1][0], p)
+        else:
+            runs.append((p, p))
+    return runs
+
+
+class Spans:
+    """A set of positions as disjoint, sorted, inclusive ranges."""
+
+    def __init__(self, runs=()):
+        self.starts = [lo for lo, _ in runs]
+        self.ends = [hi for _, hi in runs]
+
+    def first_in(self, lo: int, hi: int) -> int | None:
+        """The smallest position of the set in lo..hi, None if there is none."""
+        i = bisect_left(self.ends, lo)  # the first range that ends at or after lo
+        if i < len(self.starts) and self.starts[i] <= hi:
+            return max(self.starts[i], lo)
+        return None
+
+    def assign(self, lo: int, hi: int, member: bool) -> None:
+        """Add lo..hi to the set (member) or take it out."""
+        a, b = bisect_left(self.ends, lo), bisect_right(self.starts, hi)
+        keep_lo = [(self.starts[a], lo - 1)] if a < b and self.starts[a] < lo else []
+        keep_hi = [(hi + 1, self.ends[b - 1])] if a < b and self.ends[b - 1] > hi else []
+        if member:
+            new = [(keep_lo[0][0] if keep_lo else lo, keep_hi[0][1] if keep_hi else hi)]
+        else:
+            new = keep_lo + keep_hi
+        self.starts[a:b] = [s for s, _ in new]
+        self.ends[a:b] = [e for _, e in new]
+
+
+def select(sel: S.Selection, layout: Layout, diags: Diagnostics) -> list[tuple[int, int]] | None:
+    """The ranges of positions a selection picks, in spec order; None after reporting an error."""
+    order = layout.order
+    if sel.last is None and sel.first in layout.groups and sel.first not in order:
+        return layout.groups[sel.first]
     for name in (sel.first, sel.last):
         if name is not None and name not in order:
-            hint = did_you_mean(name, order) or "freeze rules name layers, or first..last ranges"
-            if name in groups:
+            if name in layout.groups:
                 hint = f"'{name}' is an imported base, not a layer: write '{name}' alone for all its layers"
+            else:
+                hint = layout.suggest(name, order) or "freeze rules name layers, or first..last ranges"
             diags.error("E202", sel.span, f"no layer named '{name}'", hint)
             return None
     if sel.last is None:
-        return [sel.first]
+        return [(order[sel.first], order[sel.first])]
     lo, hi = order[sel.first], order[sel.last]
     if lo > hi:
         diags.error("E502", sel.span, f"the range {sel.first}..{sel.last} runs backwards",
                     f"write {sel.last}..{sel.first}")
         return None
-    return [n.name for n in nodes[lo: hi + 1]]
+    return [(lo, hi)]
 
 
 def _lr_scale(rule: S.FreezeRule, diags: Diagnostics):
@@ -44,48 +116,72 @@ def _lr_scale(rule: S.FreezeRule, diags: Diagnostics):
     return r.float_of(value, "learning-rate scale", 1e-12, 1e3)
 
 
-def apply_freeze_rules(rules: list[S.FreezeRule], nodes: list[Node], groups: dict,
+def apply_freeze_rules(rules: list[S.FreezeRule], nodes: list[Node], layout: Layout,
                        diags: Diagnostics) -> list[Node]:
     """Nodes with the rules applied on top of the flags they already carry."""
-    order = {n.name: i for i, n in enumerate(nodes) if i > 0}
-    state = {n.name: (n.frozen, n.lr_scale) for n in nodes if n.frozen or n.lr_scale != 1.0}
+    frozen = Spans(_runs([i for i, n in enumerate(nodes) if n.frozen]))
+    applied = []  # (ranges, freeze, scale) of each rule that applies, in order
     for rule in rules:
         scale = 1.0 if rule.freeze else _lr_scale(rule, diags)
-        picked = _picked(rule, order, nodes, groups, diags)
+        picked = _picked(rule, layout, diags)
         if picked is None or scale is None:
             continue
-        _check_rule(rule, picked, state, nodes, order, diags)
-        for name in picked:
-            state[name] = (rule.freeze, scale)
-    return [replace(n, frozen=state[n.name][0], lr_scale=state[n.name][1]) if n.name in state else n
-            for n in nodes]
+        _check_rule(rule, picked, frozen, layout, diags)
+        for lo, hi in picked:
+            frozen.assign(lo, hi, rule.freeze)
+        applied.append((picked, rule.freeze, scale))
+    return _with_flags(nodes, applied, layout)
 
 
-def _picked(rule: S.FreezeRule, order, nodes, groups, diags) -> list[str] | None:
-    picked: list[str] = []
+def _with_flags(nodes: list[Node], applied: list, layout: Layout) -> list[Node]:
+    """Each layer with the flags of the last rule naming it: one backward sweep."""
+    out = list(nodes)
+    after = list(range(len(nodes) + 1))  # after[p]: the first position >= p no later rule set
+    for ranges, freeze, scale in reversed(applied):
+        for lo, hi in ranges:
+            p = _next_unset(after, lo)
+            while p <= hi:
+                out[p] = layout.with_flags(nodes[p], p, freeze, scale)
+                after[p] = p + 1
+                p = _next_unset(after, p + 1)
+    return out
+
+
+def _next_unset(after: list[int], p: int) -> int:
+    while after[p] != p:
+        after[p] = after[after[p]]  # path halving keeps later look-ups short
+        p = after[p]
+    return p
+
+
+def _picked(rule: S.FreezeRule, layout: Layout, diags: Diagnostics) -> list | None:
+    taken = Spans()
+    picked: list[tuple[int, int]] = []
     for sel in rule.selections:
-        names = select(sel, order, nodes, groups, diags)
-        if names is None:
+        ranges = select(sel, layout, diags)
+        if ranges is None:
             return None
-        twice = [n for n in names if n in picked]
-        if twice:
-            diags.error("E502", sel.span, f"'{twice[0]}' is selected twice in one rule",
+        twice = next((p for p in (taken.first_in(lo, hi) for lo, hi in ranges) if p is not None), None)
+        if twice is not None:
+            diags.error("E502", sel.span, f"'{layout.names[twice]}' is selected twice in one rule",
                         "the selections of a rule must not overlap")
             return None
-        picked.extend(names)
+        for lo, hi in ranges:
+            taken.assign(lo, hi, True)
+        picked.extend(ranges)
     return picked
 
 
-def _check_rule(rule, picked, state, nodes, order, diags: Diagnostics) -> None:
+def _check_rule(rule, picked, frozen: Spans, layout: Layout, diags: Diagnostics) -> None:
     verb = "freeze" if rule.freeze else "unfreeze"
-    if not any(nodes[order[n]].weights for n in picked):
+    if not any(layout.has_weights(lo, hi) for lo, hi in picked):
         diags.warning("W501", rule.span, f"this {verb} rule selects only layers without parameters",
                       "it has no effect; name layers with weights (conv, dense, batchnorm)")
         return
-    same = [n for n in picked if state.get(n, (False, 1.0))[0] == rule.freeze and n in state]
-    if rule.freeze and same:
-        diags.warning("W502", rule.span, f"'{same[0]}' is already frozen by an earlier rule",
+    first = next((p for p in (frozen.first_in(lo, hi) for lo, hi in picked) if p is not None), None)
+    if rule.freeze and first is not None:
+        diags.warning("W502", rule.span, f"'{layout.names[first]}' is already frozen by an earlier rule",
                       "remove the overlap")
-    if not rule.freeze and not rule.options and not any(state.get(n, (False,))[0] for n in picked):
+    if not rule.freeze and not rule.options and first is None:
         diags.warning("W503", rule.span, "unfreeze of layers that no earlier rule froze",
                       "it has no effect; freeze them first, or give lr= to scale their learning rate")

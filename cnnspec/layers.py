@@ -33,9 +33,25 @@ class Resolved:
 def need_image(r: ArgReader, layer: S.Layer, in_shape) -> bool:
     if len(in_shape) == 3:
         return True
+    origin = r.origin() if r.origin else None
+    where = f"put it before {origin}" if origin else "give it an HxWxC input"
     r.error("E305", layer, f"{layer.kind} needs an HxWxC input, but its input is the flat vector "
-            f"{shape_text(in_shape)}", "put it before the flatten, or use dense for flat inputs")
+            f"{shape_text(in_shape)}", f"{where}, or use dense for flat inputs")
     return False
+
+
+def activation_advice(layer: S.Layer, fused: bool):
+    """Hints for activations written as Keras/PyTorch habits: `activation=relu`, `dense 10 softmax`."""
+    def advise(node) -> str | None:
+        if isinstance(node, S.Option) and node.key == "activation":
+            node = node.value
+        if not isinstance(node, S.Value) or node.kind not in ("word", "string") \
+                or node.value not in ACTIVATIONS:
+            return None
+        if fused:
+            return f"an activation follows an arrow: write '-> {node.value}' at the end of the line"
+        return f"{layer.kind} takes no activation: add '{node.value}' as a layer of its own on the next line"
+    return advise
 
 
 def read_activation(r: ArgReader, act: S.Activation | None):
@@ -95,7 +111,7 @@ class Conv:
         res = resolve_window(r, layer, in_shape, win, stated_hw(r))
         if res is None:
             return None
-        inexact_warning(r, layer, res, in_shape, explicit)
+        inexact_warning(r, layer, res, in_shape, win, explicit)
         return self._resolved(res, in_shape, filters, groups, bias, act)
 
     def _check_depth(self, r, layer, kernel_v, channels, filters, groups) -> bool:
@@ -156,7 +172,7 @@ class Pool:
         res = resolve_window(r, layer, in_shape, win, stated_hw(r))
         if res is None:
             return None
-        inexact_warning(r, layer, res, in_shape, explicit)
+        inexact_warning(r, layer, res, in_shape, win, explicit)
         attrs = {**res, "op": self.op, "ceil": win.ceil, "count_include_pad": include}
         return Resolved(attrs, (*res["out"], in_shape[2]))
 

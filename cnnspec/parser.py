@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
 import functools
+import re
 import threading
 from importlib import resources
 from pathlib import Path
@@ -140,7 +142,7 @@ class ToSyntax(Transformer):
         return S.NetworkDecl(str(c[0]), desc, self.statement(c))
 
     def input(self, c):
-        return S.InputDecl(c[0], tuple(c[1:]), self.statement(c))
+        return S.InputDecl(c[1], tuple(c[2:]), self.statement(c))
 
     def activation(self, c):
         args = tuple(a for a in c[1:] if isinstance(a, S.Value))
@@ -245,28 +247,28 @@ def _describe_expected(expected) -> str:
     return ", ".join(names)
 
 
-def _syntax_diagnostic(source: SourceFile, err: UnexpectedInput, diags: Diagnostics) -> None:
+def _syntax_diagnostic(name: str, text: str, err: UnexpectedInput, diags: Diagnostics) -> None:
     line = getattr(err, "line", 1) or 1
     col = getattr(err, "column", 1) or 1
     if line < 1:
-        line, col = max(1, source.text.count("\n") + 1), 1
+        line, col = max(1, text.count("\n") + 1), 1
     if isinstance(err, UnexpectedCharacters):
-        ch = source.text[err.pos_in_stream] if err.pos_in_stream < len(source.text) else "?"
+        ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else "?"
         msg = f"unexpected character {ch!r}"
         hint = "cnnspec specs use names, numbers, shapes like 28x28x1, key=value options and '#' comments"
-        diags.error("E001", Span.point(source.name, line, col), msg, hint)
+        diags.error("E001", Span.point(name, line, col), msg, hint)
         return
     if isinstance(err, UnexpectedToken) and err.token.type != "$END":
         tok = err.token
         shown = "end of line" if tok.type == "_NL" else repr(str(tok))
         msg = f"unexpected {shown}; expected {_describe_expected(err.expected)}"
         width = len(str(tok)) if tok.type != "_NL" else 1
-        diags.error("E001", Span.point(source.name, line, col, width), msg, _token_hint(tok))
+        diags.error("E001", Span.point(name, line, col, width), msg, _token_hint(tok))
         return
     msg = "unexpected end of file"
     if isinstance(err, (UnexpectedEOF, UnexpectedToken)):
         msg += f"; expected {_describe_expected(err.expected)}"
-    diags.error("E001", Span.point(source.name, line, col), msg)
+    diags.error("E001", Span.point(name, line, col), msg)
 
 
 def _token_hint(tok: Token) -> str | None:
@@ -282,7 +284,7 @@ def _token_hint(tok: Token) -> str | None:
 
 
 def parse(source: SourceFile) -> tuple[S.Spec | None, Diagnostics]:
-    """Parse a spec; on a syntax error return (None, diagnostics) with its location."""
+    """Parse a spec; on syntax errors return (None, diagnostics), one E001 per broken statement."""
     diags = Diagnostics()
     if len(source.text) > MAX_TEXT:
         diags.error("E003", source.start(), f"file too large (over {MAX_TEXT:,} characters)",
@@ -293,13 +295,84 @@ def parse(source: SourceFile) -> tuple[S.Spec | None, Diagnostics]:
         line = source.text.count("\n", 0, col) + 1
         diags.error("E003", Span.point(source.name, line, 1), "file contains NUL bytes; is it a binary file?")
         return None, diags
+    recovery = _Recovery(source, diags)
     try:
         parser = get_parser()
         with _PARSE_LOCK:
             parser.options.transformer.start_file(source)
-            return parser.parse(source.text), diags
-    except UnexpectedInput as err:
-        _syntax_diagnostic(source, err, diags)
+            spec = parser.parse(source.text, on_error=recovery)
+        return (None if diags.has_errors() else spec), diags
+    except UnexpectedInput as err:  # the end of the file, after recovery reported it
+        if not recovery.reported(err):
+            _syntax_diagnostic(source.name, source.text, err, diags)
     except (ValueError, OverflowError) as err:  # a value the transformer could not convert
         diags.error("E003", source.start(), f"cannot read a value of this spec ({type(err).__name__})")
     return None, diags
+
+
+class _Recovery:
+    """Lark's on_error: report the error, skip to the end of its statement, parse on.
+
+    The statements before are dropped from the parser's stacks (the spec is not checked when
+    it has syntax errors), so a broken line never makes the next one look broken.
+    """
+
+    def __init__(self, source: SourceFile, diags: Diagnostics):
+        self.source, self.diags = source, diags
+        self.ends: list[int] | None = None  # where each statement's line ends, found on demand
+        self.last: UnexpectedInput | None = None
+
+    def reported(self, err: UnexpectedInput) -> bool:
+        return err is self.last
+
+    def __call__(self, err: UnexpectedInput) -> bool:
+        _syntax_diagnostic(self.source.name, self.source.text, err, self.diags)
+        self.last = err
+        if isinstance(err, UnexpectedToken) and err.token.type == "$END":
+            return False
+        lexer = err.interactive_parser.lexer_thread.state
+        if not (isinstance(err, UnexpectedToken) and err.token.type == "_NL"):
+            pos = lexer.line_ctr.char_pos
+            lexer.line_ctr.feed(self.source.text[pos: self._statement_end(pos)])
+        state = err.interactive_parser.parser_state
+        state.state_stack[:] = [state.parse_conf.start_state]
+        state.value_stack[:] = []
+        return True
+
+    def _statement_end(self, pos: int) -> int:
+        if self.ends is None:
+            self.ends = statement_ends(self.source.text)
+        i = bisect.bisect_left(self.ends, pos)
+        return self.ends[i] if i < len(self.ends) else len(self.source.text)
+
+
+def statement_ends(text: str) -> list[int]:
+    """The offsets of the newlines that end statements: every '\\n' but those of a '\\'
+    continuation outside a comment or string, which is exactly where the lexer sees no end
+    of line."""
+    ends, pos = [], 0
+    for line in text.split("\n")[:-1]:
+        pos += len(line)
+        if not _continues(line):
+            ends.append(pos)
+        pos += 1
+    return ends
+
+
+def _continues(line: str) -> bool:
+    """Whether a physical line ends in the '\\' that joins it to the next one."""
+    i = 0
+    while i < len(line):
+        if line[i] == '"':
+            close = line.find('"', i + 1)
+            if close < 0:
+                break
+            i = close + 1
+        elif line[i] == "#":
+            return False  # the comment runs to the end of the line, backslash and all
+        else:
+            i += 1
+    return _CONTINUATION.search(line) is not None
+
+
+_CONTINUATION = re.compile(r"\\[\t \f]*\r?$")  # the grammar's ignored '\\' + newline, less the newline

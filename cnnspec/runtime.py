@@ -94,6 +94,8 @@ def _keras_layers(model, network: Network, x) -> dict:
     import keras
     import numpy as np
     names = [n.name for n in network.layers]
+    if not names:
+        return {}
     probe = getattr(model, "_cnnspec_probe", None)
     if probe is None:
         probe = keras.Model(model.inputs[0], [model.get_layer(n).output for n in names])

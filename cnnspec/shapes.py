@@ -16,11 +16,20 @@ def effective_kernel(f: int, d: int = 1) -> int:
 
 @dataclass(frozen=True)
 class AxisResult:
-    """The output size along one axis and how many input rows the rounding left unused."""
+    """The output size along one axis and how many real input rows no window covers.
+
+    `exact` says the windows tile the padded axis exactly; `dropped` counts only real input
+    rows (not padding) past the last window: padding left over is harmless.
+    """
 
     out: int
     dropped: int
     exact: bool
+
+
+def _axis_result(n: int, f: int, s: int, lo: int, out: int, exact: bool, d: int) -> AxisResult:
+    last_end = (out - 1) * s + effective_kernel(f, d)  # one past the last window's last row
+    return AxisResult(out, max(0, n + lo - last_end) if out >= 1 else 0, exact)
 
 
 def conv_output(n: int, f: int, s: int, lo: int, hi: int, d: int = 1) -> AxisResult:
@@ -28,7 +37,7 @@ def conv_output(n: int, f: int, s: int, lo: int, hi: int, d: int = 1) -> AxisRes
     span = n + lo + hi - effective_kernel(f, d)
     if span < 0:
         return AxisResult(span // s + 1, 0, False)
-    return AxisResult(span // s + 1, span % s, span % s == 0)
+    return _axis_result(n, f, s, lo, span // s + 1, span % s == 0, d)
 
 
 def pool_output(n: int, f: int, s: int, lo: int, hi: int, ceil: bool, d: int = 1) -> AxisResult:
@@ -43,7 +52,35 @@ def pool_output(n: int, f: int, s: int, lo: int, hi: int, ceil: bool, d: int = 1
     out = floor.out + 1
     if (out - 1) * s >= n + lo:
         out -= 1
-    return AxisResult(out, 0 if out > floor.out else floor.dropped, out > floor.out)
+    return _axis_result(n, f, s, lo, out, out > floor.out, d)
+
+
+def exact_padding(n: int, f: int, s: int, lo: int, hi: int, d: int = 1) -> int:
+    """The padding to add after (bottom/right) so that the windows tile the axis exactly."""
+    span = n + lo + hi - effective_kernel(f, d)
+    return (-span) % s if span >= 0 else -span
+
+
+def size_arithmetic(n: int, f: int, s: int, lo: int, hi: int, ceil: bool = False, d: int = 1) -> str:
+    """'(28 - 3 + 0)/2 + 1 = 13.5, so 13': the output-size formula with one axis's numbers.
+
+    Computed with pool_output, the function that sizes every layer, so the two cannot disagree.
+    """
+    eff, res = effective_kernel(f, d), pool_output(n, f, s, lo, hi, ceil, d)
+    text = f"({n} - {eff} + {lo + hi})/{s} + 1"
+    quotient = (n - eff + lo + hi) / s + 1
+    shown = f"{quotient:.2f}".rstrip("0").rstrip(".")
+    if quotient == res.out:
+        text += f" = {res.out}"
+    elif res.out > quotient:
+        text += f" = {shown}, rounded up to {res.out}"
+    else:
+        text += f" = {shown}, so {res.out}"
+        if ceil:
+            text += " (round=ceil adds no window that would start in the padding)"
+    if d > 1:
+        text += f" (dilation {d} spreads the {f}-wide kernel over {d}*({f} - 1) + 1 = {eff})"
+    return text
 
 
 def same_padding(n: int, f: int, s: int, d: int = 1) -> tuple[int, int]:

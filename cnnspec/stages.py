@@ -10,7 +10,11 @@ from __future__ import annotations
 from . import syntax as S
 from .diagnostics import Diagnostics
 from .expectations import check_expectations
-from .freezing import apply_freeze_rules
+from .freezing import Layout, apply_freeze_rules
+from .limits import MAX_STAGES
+from .suggestions import Suggester
+
+_OVER = object()  # where the statements of stages past MAX_STAGES go: never applied
 
 
 class StagePlan:
@@ -20,6 +24,7 @@ class StagePlan:
         self.current: str | None = None
         self.rules: dict[str | None, list[S.FreezeRule]] = {None: []}
         self.expects: dict[str | None, list[S.Expect]] = {None: []}
+        self.suggest = Suggester()  # one budget for every unknown name of the spec
 
     @property
     def default(self) -> str | None:
@@ -35,8 +40,17 @@ class StagePlan:
             self.expects[self.current].append(stmt)
 
     def _open(self, decl: S.StageDecl) -> None:
+        if self.current is _OVER:
+            return
         if decl.name in self.names:
             self.diags.error("E203", decl.span, f"stage '{decl.name}' is declared twice")
+            return
+        if len(self.names) == MAX_STAGES:
+            self.diags.error("E004", decl.span, f"more than {MAX_STAGES} stages",
+                             f"a spec may declare at most {MAX_STAGES} stages; this one and the "
+                             "stages after it are not checked")
+            self.current = _OVER
+            self.rules[_OVER], self.expects[_OVER] = [], []
             return
         self.names.append(decl.name)
         self.current = decl.name
@@ -44,11 +58,12 @@ class StagePlan:
 
     def apply(self, nodes: list, groups: dict, failed: set) -> dict:
         """{stage name (None when there are none): nodes with that stage's freeze flags}."""
-        common = apply_freeze_rules(self.rules[None], nodes, groups, self.diags)
+        layout = Layout(nodes, groups, self.suggest)
+        common = apply_freeze_rules(self.rules[None], nodes, layout, self.diags)
         staged = {None: common} if not self.names else {
-            name: apply_freeze_rules(self.rules[name], common, groups, self.diags)
+            name: apply_freeze_rules(self.rules[name], common, layout, self.diags)
             for name in self.names}
-        check_expectations(self.expects[None], staged[self.default], failed, self.diags)
+        check_expectations(self.expects[None], staged[self.default], failed, self.diags, self.suggest)
         for name in self.names:
-            check_expectations(self.expects[name], staged[name], failed, self.diags)
+            check_expectations(self.expects[name], staged[name], failed, self.diags, self.suggest)
         return {k: tuple(v) for k, v in staged.items()}

@@ -22,6 +22,8 @@ class Value:
             return "(" + ", ".join(v.describe() for v in self.value) + ")"
         if self.kind == "unknown":
             return "?"
+        if self.kind == "string":
+            return f'"{self.value}"'
         return str(self.value)
 
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from .ir import Network
+from .verify_batches import CHUNK_BYTES, BatchError, plan_chunks
 
 RTOL = {"float64": 1e-10, "float32": 1e-5}
 
@@ -49,50 +50,121 @@ class Report:
         return max(self.diffs, key=lambda d: d.max_abs / d.tolerance, default=None)
 
 
+class Comparison:
+    """Running maxima over the chunks of a batch: per (layer, pair) max|a - b| and max|a|, and
+    per pair the largest top-score gap of a sample whose argmax differs. NaN propagates."""
+
+    def __init__(self, network: Network, targets: list[str]):
+        self.network = network
+        self.pairs = list(itertools.combinations(targets, 2))
+        self.err: dict[tuple[str, tuple], float] = {}
+        self.ref: dict[tuple[str, tuple], float] = {}
+        self.gap = dict.fromkeys(self.pairs, 0.0)
+        self.top = dict.fromkeys(self.pairs, 0.0)
+
+    def add(self, outputs: dict[str, dict]) -> None:
+        for node in self.network.layers:
+            for a, b in self.pairs:
+                key = (node.name, (a, b))
+                ref, other = outputs[a][node.name], outputs[b][node.name]
+                err = max_abs_diff(ref, other)
+                self.err[key] = _max(self.err.get(key, 0.0), err)
+                self.ref[key] = _max(self.ref.get(key, 0.0), max_abs(ref))
+        if not self.network.layers:
+            return  # no layers: the output is the input itself, nothing to predict
+        last = self.network.output.name
+        for a, b in self.pairs:
+            ya, yb = outputs[a][last], outputs[b][last]
+            if ya.shape == yb.shape:
+                self.gap[(a, b)] = _max(self.gap[(a, b)], argmax_gap(ya, yb))
+                self.top[(a, b)] = _max(self.top[(a, b)], max_abs(ya))
+
+    def result(self, dtype: str) -> tuple[list[LayerDiff], dict]:
+        diffs = []
+        for (layer, pair), err in self.err.items():
+            scale = 0.0 if err == float("inf") else max(1.0, self.ref[(layer, pair)])
+            diffs.append(LayerDiff(layer, pair, err, scale, RTOL[dtype] * scale))
+        argmax = {p: bool(self.gap[p] <= RTOL[dtype] * max(1.0, self.top[p])) for p in self.pairs}
+        return diffs, argmax
+
+
+def _max(a: float, b: float) -> float:
+    return math.nan if math.isnan(a) or math.isnan(b) else max(a, b)
+
+
+def max_abs(a) -> float:
+    import numpy as np
+    return float(np.max(np.abs(a))) if a.size else 0.0
+
+
+def max_abs_diff(ref, other) -> float:
+    """max|ref - other| in float64; inf when the shapes differ."""
+    import numpy as np
+    if ref.shape != other.shape:
+        return float("inf")
+    return float(np.max(np.abs(ref.astype(np.float64) - other))) if ref.size else 0.0
+
+
 def compare(network: Network, outputs: dict[str, dict], dtype: str) -> tuple[list, dict]:
     """Layer-by-layer differences for every pair of backends, in layer order."""
+    comparison = Comparison(network, list(outputs))
+    comparison.add(outputs)
+    return comparison.result(dtype)
+
+
+def argmax_gap(ya, yb) -> float:
+    """The largest |ya[r, argmax ya[r]] - ya[r, argmax yb[r]]| over samples whose argmax
+    differs (0 when none does)."""
     import numpy as np
-    diffs, argmax = [], {}
-    pairs = list(itertools.combinations(list(outputs), 2))
-    for node in network.layers:
-        for a, b in pairs:
-            ref, other = outputs[a][node.name], outputs[b][node.name]
-            if ref.shape != other.shape:
-                diffs.append(LayerDiff(node.name, (a, b), float("inf"), 0.0, 0.0))
-                continue
-            scale = max(1.0, float(np.max(np.abs(ref))) if ref.size else 1.0)
-            err = float(np.max(np.abs(ref.astype(np.float64) - other))) if ref.size else 0.0
-            diffs.append(LayerDiff(node.name, (a, b), err, scale, RTOL[dtype] * scale))
-    last = network.output.name
-    for a, b in pairs:
-        argmax[(a, b)] = same_prediction(outputs[a][last], outputs[b][last], RTOL[dtype])
-    return diffs, argmax
+    ya, yb = ya.reshape(len(ya), -1), yb.reshape(len(yb), -1)
+    ia, ib = ya.argmax(1), yb.argmax(1)
+    rows = np.nonzero(ia != ib)[0]
+    gaps = np.abs(ya[rows, ia[rows]] - ya[rows, ib[rows]])
+    return float(np.max(gaps)) if len(rows) else 0.0
 
 
 def same_prediction(ya, yb, rtol: float) -> bool:
     """Same argmax per sample; a differing one counts only when it is not a tie within the
     tolerance (two top scores equal up to rounding may legitimately swap)."""
-    import numpy as np
-    ya, yb = ya.reshape(len(ya), -1), yb.reshape(len(yb), -1)
-    ia, ib = ya.argmax(1), yb.argmax(1)
-    rows = np.nonzero(ia != ib)[0]
-    scale = rtol * max(1.0, float(np.max(np.abs(ya))) if ya.size else 1.0)
-    return all(abs(float(ya[r, ia[r]] - ya[r, ib[r]])) <= scale for r in rows)
+    return argmax_gap(ya, yb) <= rtol * max(1.0, max_abs(ya.reshape(len(ya), -1)))
 
 
-def verify_network(network: Network, targets, dtype="float64", seed=0, batch=2, weights=None) -> Report:
+def target_problem(targets: list[str], text: str | None = None) -> str | None:
+    """Why a list of verify targets (given as `text`) is unusable (None when it is fine)."""
+    from .api import TARGETS
+    bad = [t for t in targets if t not in TARGETS]
+    if bad or not targets:
+        return f"bad --targets: {', '.join(bad) or repr(','.join(targets) if text is None else text)}; choose from {', '.join(TARGETS)}"
+    twice = sorted({t for t in targets if targets.count(t) > 1}, key=targets.index)
+    if twice:
+        return (f"--targets names {', '.join(twice)} more than once; each backend is compared "
+                "once, so list it once")
+    return None
+
+
+def verify_network(network: Network, targets, dtype="float64", seed=0, batch=2, weights=None,
+                   chunk_bytes: int = CHUNK_BYTES) -> Report:
+    """Build every target with the same weights and compare their layers on one random batch,
+    run in chunks of about chunk_bytes (see verify_batches); ValueError for unusable targets,
+    BatchError for a batch too large."""
     import numpy as np
 
     from . import weights as W
     from .runtime import build_model, missing_backend, run_layers
+    targets = list(targets)
+    if problem := target_problem(targets):
+        raise ValueError(problem)
     missing = {t: why for t in targets if (why := missing_backend(t))}
     present = [t for t in targets if t not in missing]
+    plan = plan_chunks(network, batch, dtype, len(present), chunk_bytes)
     params = W.resolve(network, weights, seed, dtype)
-    x = np.random.default_rng(seed).standard_normal((batch, *network.input_shape)).astype(dtype)
-    outputs = {t: run_layers(build_model(network, t, params, seed, dtype), t, network, x)
-               for t in present}
-    diffs, argmax = compare(network, outputs, dtype)
-    return Report(list(targets), missing, diffs, argmax, dtype)
+    models = {t: build_model(network, t, params, seed, dtype) for t in present}
+    comparison, rng = Comparison(network, present), np.random.default_rng(seed)
+    for size in plan.sizes():
+        x = rng.standard_normal((size, *network.input_shape)).astype(dtype)
+        comparison.add({t: run_layers(models[t], t, network, x) for t in present})
+    diffs, argmax = comparison.result(dtype)
+    return Report(targets, missing, diffs, argmax, dtype)
 
 
 def render_table(network: Network, report: Report) -> str:
@@ -127,6 +199,9 @@ def render_verdict(network: Network, report: Report) -> str:
     if first:
         lines.append(f"MISMATCH: first divergence at layer '{first.layer}' ({first.pair[0]} vs "
                      f"{first.pair[1]}): max|a-b| = {first.max_abs:.3e} > {first.tolerance:.3e}")
+    elif report.ok and worst is None:
+        lines.append(f"OK: {', '.join(compared)}: the network has no layers; every backend "
+                     "returns its input")
     elif report.ok:
         lines.append(f"OK: {', '.join(compared)} agree on all {len(network.layers)} layers "
                      f"({report.dtype}, tolerance {tol:g} x max(1, max|a|)); worst: layer "
@@ -145,21 +220,16 @@ def report_json(network: Network, report: Report) -> dict:
 
 
 def run_verify(args, source) -> int:
-    from .api import TARGETS, load_source
+    from .api import load_source
     from .diagnostics import SpecError, render_text
-    from .weights import WeightError
+    from .weight_file import UnreadableWeightFile, WeightError
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
-    bad = [t for t in targets if t not in TARGETS]
-    if bad or not targets:
-        print(f"cnnspec: error: bad --targets: {', '.join(bad) or repr(args.targets)}; "
-              f"choose from {', '.join(TARGETS)}", file=sys.stderr)
-        return 2
-    if args.batch < 1 or args.seed < 0:
-        print(f"cnnspec: error: --batch must be at least 1 and --seed at least 0 "
-              f"(got --batch {args.batch}, --seed {args.seed})", file=sys.stderr)
-        return 2
-    if args.weights and not Path(args.weights).is_file():
-        print(f"cnnspec: error: cannot read weight file {args.weights}", file=sys.stderr)
+    usage = target_problem(targets, args.targets)
+    if usage is None and (args.batch < 1 or args.seed < 0):
+        usage = (f"--batch must be at least 1 and --seed at least 0 (got --batch {args.batch}, "
+                 f"--seed {args.seed})")
+    if usage:
+        print(f"cnnspec: error: {usage}", file=sys.stderr)
         return 2
     try:
         network = load_source(source)
@@ -170,9 +240,10 @@ def run_verify(args, source) -> int:
         print(render_text(source, err.diagnostics), file=sys.stderr)
         return 1
     except WeightError as err:
-        print(f"{args.weights}: error: {err}", file=sys.stderr)
-        return 1
-    except KeyError as err:
+        for problem in err.problems:
+            print(f"{args.weights}: error: {problem}", file=sys.stderr)
+        return 2 if isinstance(err, UnreadableWeightFile) else 1
+    except (KeyError, BatchError) as err:
         print(f"cnnspec: error: {err.args[0]}", file=sys.stderr)
         return 2
     if getattr(args, "format", "text") == "json":

@@ -15,12 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from .ir import Network
+from .weight_file import StoredTensor, WeightError, read_header
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
-
-
-class WeightError(Exception):
-    """A weight file or dict that does not fit the network; the message names layer and shapes."""
 
 
 def expected_shapes(network: Network) -> dict[str, tuple[int, ...]]:
@@ -49,41 +46,65 @@ def _init_tensor(rng, name: str, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def validate(network: Network, params: dict, dtype: str | None = None) -> dict[str, np.ndarray]:
-    """Check names, shapes and dtypes; returns arrays (cast to dtype when given)."""
+    """Check names, dtypes and shapes (from a file's header, before reading its data), then that
+    every value is finite; returns arrays (cast to dtype when given). Every problem is reported."""
     expected = expected_shapes(network)
-    missing = [k for k in expected if k not in params]
-    extra = [k for k in params if k not in expected]
-    problems = [f"missing tensor '{k}' (layer '{k.split('.')[0]}', expected shape "
-                f"{expected[k]})" for k in missing]
-    problems += [f"unexpected tensor '{k}': the network has no such layer weight" for k in extra]
-    out = {}
-    for key, shape in expected.items():
-        if key not in params:
-            continue
-        array = np.asarray(params[key])
-        if array.dtype.kind != "f":
-            problems.append(f"tensor '{key}' of layer '{key.split('.')[0]}' has dtype {array.dtype}; "
-                            "weights must be floating point (float32 or float64)")
-        elif tuple(array.shape) != tuple(shape):
-            problems.append(f"tensor '{key}' of layer '{key.split('.')[0]}' has shape "
-                            f"{tuple(array.shape)}, but the spec needs {tuple(shape)}")
-        out[key] = array.astype(DTYPES[dtype], copy=False) if dtype else array
+    values = {k: _as_tensor(params[k]) for k in expected if k in params}
+    problems = [f"missing tensor '{k}' (layer '{_layer(k)}', expected shape {expected[k]})"
+                for k in expected if k not in params]
+    problems += [f"unexpected tensor '{k}': the network has no such layer weight"
+                 for k in params if k not in expected]
+    problems += [p for k, v in values.items() if (p := _tensor_problem(k, v, expected[k]))]
     if problems:
-        raise WeightError("; ".join(problems))
-    return out
+        raise WeightError(problems)
+    arrays = {k: v.read() if isinstance(v, StoredTensor) else v for k, v in values.items()}
+    problems = [p for k, a in arrays.items() if (p := _finite_problem(k, a))]
+    if problems:
+        raise WeightError(problems)
+    return {k: a.astype(DTYPES[dtype], copy=False) if dtype else a for k, a in arrays.items()}
+
+
+def _as_tensor(value):
+    """An array, or a file's StoredTensor as it is (its data is read once its header fits)."""
+    if isinstance(value, StoredTensor):
+        return value
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError):  # a ragged nested list: refused below as dtype object
+        return np.asarray(value, dtype=object)
+
+
+def _layer(key: str) -> str:
+    return key.split(".")[0]
+
+
+def _tensor_problem(key: str, value, shape: tuple[int, ...]) -> str | None:
+    """What is wrong with one tensor's dtype or shape (an array, or a file's header entry)."""
+    name = getattr(value.dtype, "name", value.dtype)
+    where = f"tensor '{key}' of layer '{_layer(key)}'"
+    if name not in DTYPES and "float" in name:
+        return (f"{where} has dtype {name}; weights must be float32 or float64 (convert them, "
+                "e.g. with .astype(numpy.float32), before saving)")
+    if name not in DTYPES:
+        return f"{where} has dtype {name}; weights must be floating point (float32 or float64)"
+    if tuple(value.shape) != tuple(shape):
+        return f"{where} has shape {tuple(value.shape)}, but the spec needs {tuple(shape)}"
+    return None
+
+
+def _finite_problem(key: str, array: np.ndarray) -> str | None:
+    finite = np.isfinite(array)
+    bad = array.size - int(np.count_nonzero(finite))
+    if not bad:
+        return None
+    nan = int(np.count_nonzero(np.isnan(array)))
+    return (f"tensor '{key}' of layer '{_layer(key)}' has {bad:,} of {array.size:,} values that "
+            f"are not finite ({nan:,} NaN, {bad - nan:,} infinite); weights must be finite numbers")
 
 
 def load_file(path: str | Path) -> dict[str, np.ndarray]:
-    """Read a safetensors file (no pickle involved)."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file as st_load
-    try:
-        return dict(st_load(str(path)))
-    except (OSError, SafetensorError, ValueError) as err:
-        raise WeightError(f"cannot read weight file {path}: {err}") from None
-    except TypeError as err:  # a dtype NumPy lacks, e.g. bfloat16
-        raise WeightError(f"cannot read weight file {path}: {err}; save float32 or float64 "
-                          "tensors") from None
+    """Read every tensor of a safetensors file (no pickle involved)."""
+    return {key: tensor.read() for key, tensor in read_header(path).items()}
 
 
 def save_file(params: dict[str, np.ndarray], path: str | Path) -> None:
@@ -126,7 +147,7 @@ def assemble(network: Network, given: dict, seed: int = 0, dtype: str = "float32
     expected = expected_shapes(network)
     fresh = init_weights(network, seed, dtype)
     report = LoadReport(unused=sorted(k for k in given if k not in expected))
-    params = {}
+    params, missing = {}, []
     for node in network.nodes:
         keys = [f"{node.name}.{w.name}" for w in node.weights]
         have = [k for k in keys if k in given]
@@ -134,12 +155,12 @@ def assemble(network: Network, given: dict, seed: int = 0, dtype: str = "float32
             report.initialised.append(node.name)
             params.update({k: fresh[k] for k in keys})
             continue
-        missing = [k for k in keys if k not in given]
-        if missing:
-            raise WeightError(f"layer '{node.name}' needs tensor '{missing[0]}' of shape "
-                              f"{expected[missing[0]]}, but the weight file has none")
-        params.update({k: given[k] for k in keys})
-        report.taken.extend(keys)
+        missing += [k for k in keys if k not in given]
+        params.update({k: given[k] for k in keys if k in given})
+        report.taken.extend(k for k in keys if k in given)
+    if missing:
+        raise WeightError([f"layer '{_layer(k)}' needs tensor '{k}' of shape {expected[k]}, but "
+                           "the weight file has none" for k in missing])
     return validate(network, params, dtype), report
 
 
@@ -155,7 +176,7 @@ def resolve(network: Network, weights=None, seed: int = 0, dtype: str = "float32
     if weights is None:
         return init_weights(network, seed, dtype)
     if isinstance(weights, (str, Path)):
-        weights = load_file(weights)
+        weights = read_header(weights)  # tensors are read only once the header fits the spec
     if is_transfer(network):
         return assemble(network, weights, seed, dtype)[0]
     return validate(network, weights, dtype)

@@ -6,7 +6,7 @@ unknown from a stated output, resolves 'same'/'valid' padding and reports proble
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import shapes
 from . import syntax as S
@@ -22,6 +22,12 @@ class Window:
     padding: object  # 'same' | 'valid' | UNKNOWN | (t, b, l, r)
     dilation: tuple = (1, 1)
     ceil: bool = False
+    is_pool: bool = False  # pooling padding is at most half the window
+    sources: dict = field(default_factory=dict)  # kernel/stride/padding -> the node written
+
+    def where(self, name: str, layer: S.Layer):
+        """What to underline for one of kernel, stride or padding (the layer if unwritten)."""
+        return self.sources.get(name) or layer
 
 
 def resolve_window(r: ArgReader, layer: S.Layer, in_shape, win: Window, stated) -> dict | None:
@@ -62,35 +68,38 @@ def _padding(in_shape, win: Window) -> tuple[int, int, int, int]:
 
 
 def _solve(r: ArgReader, layer, in_shape, win: Window, unknowns, stated) -> bool:
+    unknown = unknowns[0]
+    at = win.where(unknown, layer)
     if win.padding == "same":
-        r.error("E306", layer, f"cannot solve the {unknowns[0]} when padding is 'same'",
-                "give the padding as a number, or state the {unknowns[0]}")
+        r.error("E306", at, f"cannot solve the {unknown} when padding is 'same'",
+                f"give the padding as a number, or state the {unknown}")
         return False
     if len(unknowns) > 1:
-        r.error("E306", layer, f"only one unknown can be solved per layer, found {' and '.join(unknowns)}",
-                "give all but one of kernel, stride and padding")
+        r.error("E306", win.where(unknowns[1], layer), "only one unknown can be solved per layer, "
+                f"found {' and '.join(unknowns)}", "give all but one of kernel, stride and padding")
         return False
     if stated is None:
-        r.error("E306", layer, f"the {unknowns[0]} is unknown but no output shape is stated",
+        r.error("E306", at, f"the {unknown} is unknown but no output shape is stated",
                 "state the output with out=HxW (or HxWxC) so the unknown can be solved")
         return False
     solved = []
     for axis, name in ((0, "height"), (1, "width")):
-        given = {"kernel": win.kernel, "stride": win.stride}.get(unknowns[0], (UNKNOWN,) * 2)[axis]
+        given = {"kernel": win.kernel, "stride": win.stride}.get(unknown, (UNKNOWN,) * 2)[axis]
         if given is not UNKNOWN:  # e.g. 5x?: keep the 5; the stated output is checked later
             solved.append(given)
             continue
-        value = _solve_axis(unknowns[0], in_shape[axis], stated[axis], win, axis)
+        value = _solve_axis(unknown, in_shape[axis], stated[axis], win, axis)
         if value is None:
-            r.error("E307", layer, f"the {unknowns[0]} is ambiguous: every value gives output "
-                    f"{name} {stated[axis]}", f"give the {unknowns[0]} explicitly")
+            r.error("E307", at, f"the {unknown} is ambiguous: every value gives output "
+                    f"{name} {stated[axis]}", f"give the {unknown} explicitly")
             return False
         if not value:
-            r.error("E306", layer, f"no integer {unknowns[0]} gives output {name} {stated[axis]} "
-                    f"from input {name} {in_shape[axis]}", _solve_hint(unknowns[0]))
+            r.error("E306", at, f"no integer {unknown} gives output {name} {stated[axis]} "
+                    f"from input {name} {in_shape[axis]}",
+                    _solve_hint(unknown, in_shape, stated, win, axis))
             return False
         solved.append(value[0])
-    _apply_solution(win, unknowns[0], solved)
+    _apply_solution(win, unknown, solved)
     return True
 
 
@@ -104,12 +113,32 @@ def _solve_axis(unknown: str, n: int, out: int, win: Window, axis: int):
     return shapes.solve_stride(n, out, f, lo, hi, d)
 
 
-def _solve_hint(unknown: str) -> str:
-    return {
-        "kernel": "F = N + 2P - S(out - 1) must be a positive integer",
-        "padding": "P = (S(out - 1) + F - N) / 2 must be a whole number >= 0; use asymmetric padding",
-        "stride": "S = (N + 2P - F) / (out - 1) must be a positive integer",
-    }[unknown]
+def _solve_hint(unknown: str, in_shape, stated, win: Window, axis: int) -> str:
+    """The formula with this axis's numbers, its (non-integer) value, and what would work."""
+    n, o, s, d = in_shape[axis], stated[axis], win.stride[axis], win.dilation[axis]
+    if unknown == "padding":
+        f = shapes.effective_kernel(win.kernel[axis], d)
+        text = f"P = (S(out - 1) + F - N)/2 = ({s}*({o} - 1) + {f} - {n})/2 = {_number((s * (o - 1) + f - n) / 2)}"
+        axes = [(in_shape[a], stated[a], win.kernel[a], win.stride[a], win.dilation[a]) for a in (0, 1)]
+        if s * (o - 1) + f < n:
+            return f"{text}: even with no padding the output is larger; use a larger kernel or stride"
+        fix = _padding_hint(axes, stated, not win.is_pool)
+        return f"{text}, not a whole number; {fix}" if fix else text
+    lo, hi = (0, 0) if win.padding == "valid" else win.padding[2 * axis: 2 * axis + 2]
+    if unknown == "kernel":
+        eff = n + lo + hi - s * (o - 1)
+        text = f"F = N + P - S(out - 1) = {n} + {lo + hi} - {s}*({o} - 1) = {eff}"
+        return text + (f", which no kernel with dilation {d} spans" if eff >= 1 else
+                       "; it must be at least 1: the stated output is too large")
+    f = shapes.effective_kernel(win.kernel[axis], d)
+    if o == 1:
+        return f"out = 1 needs the kernel to reach past the input's end; F = {f}, N + P = {n + lo + hi}"
+    return (f"S = (N + P - F)/(out - 1) = ({n} + {lo + hi} - {f})/({o} - 1) = "
+            f"{_number((n + lo + hi - f) / (o - 1))}; it must be a whole number >= 1")
+
+
+def _number(x: float) -> str:
+    return f"{x:.2f}".rstrip("0").rstrip(".")
 
 
 def _apply_solution(win: Window, unknown: str, solved) -> None:
@@ -141,7 +170,10 @@ def read_window(r: ArgReader, kernel_value, default_stride_is_kernel: bool, unkn
     if padding == UNKNOWN and not unknown_ok:
         r.error("E103", pad_v, "padding cannot be '?' here")
         return None
-    return Window(kernel, stride, padding, dilation)
+    sources = {"kernel": kernel_value, "stride": r.options.get("stride"),
+               "padding": r.options.get("pad") or r.options.get("padding")}
+    return Window(kernel, stride, padding, dilation, is_pool=default_stride_is_kernel,
+                  sources={k: v for k, v in sources.items() if v is not None})
 
 
 def rounding(r: ArgReader, allowed: tuple[str, ...]):
@@ -149,26 +181,46 @@ def rounding(r: ArgReader, allowed: tuple[str, ...]):
     return None if value is None else r.word_of(value, "round", allowed)
 
 
-def inexact_warning(r: ArgReader, layer: S.Layer, res: dict, in_shape, explicit) -> None:
+def inexact_warning(r: ArgReader, layer: S.Layer, res: dict, in_shape, win: Window, explicit) -> None:
+    """W301 when real input rows or columns (not padding) lie past the last window."""
     if explicit is not None or not any(res["dropped"]):
         return
     dh, dw = res["dropped"]
     parts = [f"{d} {w}" for d, w in ((dh, "row" if dh == 1 else "rows"),
                                      (dw, "column" if dw == 1 else "columns")) if d]
+    axis = 0 if dh else 1
+    verb = "is" if dh + dw == 1 else "are"
     r.diags.warning("W301", layer.span,
-                    f"the output size is not exact: (N - F + 2P)/S + 1 is not an integer, so "
-                    f"{' and '.join(parts)} of the {shape_text(in_shape[:2])} input are never covered",
-                    "adjust padding or stride, or write round=floor to accept this")
+                    f"the output size is not exact: {axis_arithmetic(in_shape[axis], res, axis)}; "
+                    f"{' and '.join(parts)} of the {shape_text(in_shape[:2])} input {verb} never "
+                    "covered", _inexact_hint(res, in_shape, win))
+
+
+def _inexact_hint(res: dict, in_shape, win: Window) -> str:
+    """The asymmetric padding that makes the division exact, or the rounding to accept it."""
+    pads = list(res["padding"])
+    for axis in (0, 1):
+        if res["dropped"][axis]:
+            pads[2 * axis + 1] += shapes.exact_padding(
+                in_shape[axis], res["kernel"][axis], res["stride"][axis], pads[2 * axis],
+                pads[2 * axis + 1], res["dilation"][axis])
+    outs = [shapes.conv_output(in_shape[a], res["kernel"][a], res["stride"][a], pads[2 * a],
+                               pads[2 * a + 1], res["dilation"][a]).out for a in (0, 1)]
+    sides = (res["kernel"][0],) * 2 + (res["kernel"][1],) * 2
+    fits = not win.is_pool or all(2 * p <= k for p, k in zip(pads, sides))
+    fixes = [f"pad=({', '.join(map(str, pads))}) to make it exact ({outs[0]}x{outs[1]})"] if fits else []
+    if win.is_pool:
+        fixes.append("round=ceil to add a last window")
+    return "write " + ", or ".join([*fixes, "round=floor to accept dropping them"])
 
 
 # --- explaining a stated out= that the layer does not give ---
 
-def size_arithmetic(n: int, attrs, axis: int = 0) -> str:
-    """'(28 - 3 + 2)/1 + 1 = 28': the output-size formula with one axis's numbers."""
-    f = shapes.effective_kernel(attrs["kernel"][axis], attrs["dilation"][axis])
-    p = attrs["padding"][2 * axis] + attrs["padding"][2 * axis + 1]
-    rounding = "ceil" if attrs.get("ceil") else "floor"
-    return f"{rounding}(({n} - {f} + {p})/{attrs['stride'][axis]}) + 1 = {attrs['out'][axis]}"
+def axis_arithmetic(n: int, attrs, axis: int = 0) -> str:
+    """One axis's output-size arithmetic for a resolved conv or pool (see shapes.size_arithmetic)."""
+    pads = attrs["padding"]
+    return shapes.size_arithmetic(n, attrs["kernel"][axis], attrs["stride"][axis], pads[2 * axis],
+                                  pads[2 * axis + 1], bool(attrs.get("ceil")), attrs["dilation"][axis])
 
 
 def stated_out_hint(attrs, in_shape, want) -> str:

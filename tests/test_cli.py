@@ -49,7 +49,7 @@ def test_check_text_diagnostics(spec):
     assert run.returncode == 1
     lines = run.stdout.splitlines()
     assert lines[0] == (f"{path}:2:26: error[E308]: conv gives 28x28x6, but out= states 26x26x6: "
-                        "floor((28 - 3 + 2)/1) + 1 = 28")
+                        "height (28 - 3 + 2)/1 + 1 = 28")
     assert lines[1] == "2 | c1: conv 6 3x3 pad=1 out=26x26x6"
     assert lines[2] == " " * len("2 | ") + " " * 25 + "^" * len("26x26x6")
     assert lines[3].startswith("  help: pad=0 gives 26x26")

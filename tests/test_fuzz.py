@@ -4,23 +4,29 @@ Random text, token soup made of the grammar's own words, real specs with lines a
 deleted, duplicated and swapped, huge numbers, deep parentheses, very long lines, NUL bytes and
 binary garbage all go through `analyse`, which must return (never raise) and, when it builds
 no network, say why with at least one diagnostic at line >= 1, col >= 1.
+
+Grammar-aware mutants of the shipped specs (tests/spec_mutations.py: kinds, options, values of
+the right and wrong types, names, expect/freeze references, stages, imports) run by the
+thousand; `python scripts/fuzz.py` is the large run, with a per-input time limit.
 """
 
 from __future__ import annotations
 
-import json
+import importlib
+import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from soundness import assert_sound
+from spec_mutations import mutant, scratch_folder
 
-from cnnspec import report
 from cnnspec.api import analyse
 from cnnspec.cli import main
-from cnnspec.diagnostics import render_github, render_text
 from cnnspec.source import SourceFile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,26 +45,6 @@ NUMBERS = ["0", "1", "2", "3", "-1", "28", "0.5", "1e-3", "3x3", "28x28x1", "?x?
 PUNCT = [":", "=", "==", "<=", "!=", "<", ">", "->", "(", ")", ",", ".", "..", "-", "#", '"',
          '"a.cnn"', "\n", "\n", "\n", "  ", "\t", "\\\n", "\r\n"]
 TOKENS = WORDS + NUMBERS + PUNCT
-
-
-def assert_sound(text: str, name: str = "fuzz.cnn") -> None:
-    """analyse() returns; diagnostics are located; a clean network can be summarised."""
-    source = SourceFile(name, text)
-    network, diags = analyse(source)
-    if network is None:
-        assert diags, "no network and no diagnostic"
-    last_line = max(1, text.count("\n") + 1 + text.count("\r"))
-    for d in diags:
-        assert d.code[0] in "EW" and d.message
-        assert 1 <= d.span.line <= last_line and d.span.col >= 1, d
-        assert d.span.end_line >= d.span.line
-    render_text(source, diags)
-    render_github(diags)
-    if network is not None and not any(d.severity == "error" for d in diags):
-        summary = network.summary()
-        json.dumps(summary)
-        report.table(summary)
-        report.markdown(summary)
 
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -170,7 +156,7 @@ def test_pathological_inputs(text):
 
 
 def test_too_large_file_is_refused():
-    network, diags = analyse(SourceFile("big.cnn", "input 28x28x1\n" + "#" * 5_000_001))
+    network, diags = analyse(SourceFile("big.cnn", "input 28x28x1\n" + "#" * 1_000_000))
     assert network is None and [d.code for d in diags] == ["E003"]
 
 
@@ -206,3 +192,73 @@ def test_cli_process_never_prints_a_traceback(tmp_path):
                              text=True, timeout=60, cwd=ROOT, check=False)
         assert run.returncode == 1, run.stderr
         assert "Traceback" not in run.stdout + run.stderr
+
+
+# --- grammar-aware mutation of the shipped specs (tests/spec_mutations.py) ----------------
+
+MUTANTS = 3000  # seeds 0..MUTANTS-1, in chunks; scripts/fuzz.py runs the large version
+CHUNK = 500
+CLI_EVERY = 25  # one mutant in 25 also goes through `check` and `summary` in-process
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory) -> Path:
+    return scratch_folder(tmp_path_factory.mktemp("mutants"))
+
+
+@pytest.mark.parametrize("first", range(0, MUTANTS, CHUNK))
+def test_grammar_aware_mutants(first, scratch, capsys):
+    path = scratch / "mutant.cnn"
+    checked = set()
+    for seed in range(first, first + CHUNK):
+        text = mutant(random.Random(seed), SPEC_TEXTS)
+        path.write_text(text)
+        assert_sound(text, str(path))
+        checked.add(text)
+        if seed % CLI_EVERY == 0:
+            assert main(["check", str(path)]) in (0, 1), seed
+            assert main(["summary", str(path)]) in (0, 1), seed
+            capsys.readouterr()
+    assert len(checked) > CHUNK * 0.9  # the mutants are not a handful of repeats
+
+
+def test_mutants_reach_the_checker_not_only_the_parser(scratch):
+    """Most mutants parse, so the checker's passes are what they exercise: many codes occur,
+    and some mutants stay clean (and then go through summary and the renderers)."""
+    codes, clean, syntax = set(), 0, 0
+    for seed in range(600):
+        text = mutant(random.Random(seed), SPEC_TEXTS)
+        (scratch / "mutant.cnn").write_text(text)
+        network, diags = analyse(SourceFile(str(scratch / "mutant.cnn"), text))
+        codes |= {d.code for d in diags}
+        syntax += any(d.code == "E001" for d in diags)
+        clean += network is not None and not any(d.severity == "error" for d in diags)
+    assert syntax < 600 * 0.5 and clean >= 15
+    assert {"E101", "E102", "E103", "E104", "E106", "E107", "E201", "E202", "E203", "E205",
+            "E206", "E207", "E305", "E401", "E402", "W301"} <= codes
+
+
+def test_large_run_script_reports_exceptions_hangs_and_reproducers(tmp_path, monkeypatch, capsys):
+    """scripts/fuzz.py on a few inputs: an input that raises and one that hangs (planted in
+    the code the forked workers run) are counted, and their reproducers saved."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    fuzz = importlib.import_module("fuzz")
+    real = fuzz.run_one
+
+    def planted(seed, text, cli, tally):
+        if seed == 3:
+            raise ZeroDivisionError("planted")
+        if seed == 5:
+            time.sleep(5)
+        real(seed, text, cli, tally)
+
+    monkeypatch.setattr(fuzz, "run_one", planted)  # the forked workers inherit it
+    out = tmp_path / "found"
+    code = fuzz.main(["--count", "40", "--workers", "1", "--per-input", "0.5", "--save", str(out)])
+    report = capsys.readouterr().out
+    assert code == 1
+    assert "inputs: 40 in" in report and "exceptions: 1, failed checks: 0, hangs: 1" in report
+    assert "1 x exception: ZeroDivisionError" in report
+    assert sorted(p.name for p in out.iterdir()) == ["exception_seed3", "hang_seed5"]
+    saved = (out / "exception_seed3" / "mutant.cnn").read_text()
+    assert saved == fuzz.mutant_text(3, False) and (out / "hang_seed5" / "FINDING.txt").exists()

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 import cnnspec
-from cnnspec.backends.torch import RESERVED, flat_orders, generate
+from cnnspec.backends.torch import flat_orders, generate
+from cnnspec.names import NN_MODULE_ATTRIBUTES as RESERVED
 from cnnspec.runtime import exec_module
 from cnnspec.weights import init_weights
 

@@ -172,11 +172,11 @@ def test_every_problem_is_reported_at_once(net):
     params["extra.kernel"] = np.zeros(1, np.float32)
     message = problems(net, params)
     assert "'c1.bias'" in message and "(5, 24), but the spec needs (24, 5)" in message
-    assert "'extra.kernel'" in message and message.count("; ") == 2
+    assert "'extra.kernel'" in message and len(message.splitlines()) == 3  # one problem a line
 
 
 def test_validate_casts_to_the_requested_dtype(net):
-    params = {k: v.astype(np.float16) for k, v in init_weights(net).items()}
+    params = init_weights(net, dtype="float32")  # float16 is refused (test_weights_issue7.py)
     out = validate(net, params, "float64")
     assert all(v.dtype == np.float64 for v in out.values())
 

@@ -14,6 +14,7 @@ Every generated module has the same shape, so that cnnspec's runtime and `verify
 from __future__ import annotations
 
 from ..ir import Network
+from ..names import keras_builder_name, torch_class_name
 
 TARGETS = ("numpy", "torch", "keras")
 
@@ -31,24 +32,10 @@ def generate(network: Network, target: str) -> str:
 
 
 def class_name(network: Network) -> str:
-    """The PyTorch class name: the network's name (a validated identifier), with 'Model'
-    appended where it would shadow a name the generated module defines or imports."""
-    from .torch import MODULE_NAMES
-    name = network.name
-    while name in MODULE_NAMES:
-        name += "Model"
-    return name
+    """The PyTorch class name (cnnspec.names.torch_class_name)."""
+    return torch_class_name(network.name)
 
 
 def builder_name(network: Network) -> str:
-    """The Keras builder function: build_<network name in snake case>."""
-    return "build_" + snake(network.name)
-
-
-def snake(name: str) -> str:
-    out = []
-    for i, ch in enumerate(name):
-        if ch.isupper() and i and (name[i - 1].islower() or name[i - 1].isdigit()):
-            out.append("_")
-        out.append(ch.lower())
-    return "".join(out)
+    """The Keras builder function (cnnspec.names.keras_builder_name)."""
+    return keras_builder_name(network.name)

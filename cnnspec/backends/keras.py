@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir import Network, Node
+from ..names import keras_helper_name
 from ..shapes import same_padding, shape_text
 from . import builder_name
 
@@ -335,18 +336,11 @@ class KerasWriter:
         self.weights: list[tuple[str, str, tuple[str, ...]]] = []  # (spec, Keras layer, tensors)
         self.custom: set[str] = set()  # the custom layer classes the module needs
 
-    def helper_name(self, base: str, role: str) -> str:
-        name = f"{base}_{role}"
-        while name in self.taken:
-            name += "_"
-        self.taken.add(name)
-        return name
-
     def layer(self, node: Node) -> None:
         steps = STEPS.get(node.kind, simple_steps)(node)
         for i, step in enumerate(steps):
             last = i == len(steps) - 1
-            name = node.name if last else self.helper_name(node.name, step.role)
+            name = node.name if last else keras_helper_name(node.name, step.role, self.taken)
             self.emit(node, step, name)
             if step.holds_weights:
                 self.weights.append((node.name, name, tuple(w.name for w in node.weights)))

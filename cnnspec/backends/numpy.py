@@ -234,7 +234,7 @@ INPUT_SHAPE = {input_shape}
 
 def forward(x, params):
     """The network's output for a batch x of shape (batch, {dims})."""
-    y = None
+    x = y = _input(x)
     for _name, y in _layers(x, params):
         pass
     return y
@@ -242,19 +242,26 @@ def forward(x, params):
 
 def forward_layers(x, params):
     """Every layer's output, in order: {{layer name: array}}."""
-    return dict(_layers(x, params))
+    return dict(_layers(_input(x), params))
 
 
-def _layers(x, params):
-    """Yield (layer name, output) for each layer in turn."""
+def _input(x):
+    """x as a floating array (float32 unless it is one already) of shape (batch, {dims})."""
     x = np.asarray(x)
     if x.dtype.kind != "f":
         x = x.astype(np.float32)
     if x.shape[1:] != INPUT_SHAPE:
         raise ValueError(f"expected a batch of shape (batch, {dims}), got {{x.shape}}")
-    p = {{key: np.asarray(value, dtype=x.dtype) for key, value in params.items()}}
+    return x
 
+
+def _layers(x, params):
+    """Yield (layer name, output) for each layer in turn, from an input batch checked by _input."""
 '''
+
+
+PARAMS = "    p = {key: np.asarray(value, dtype=x.dtype) for key, value in params.items()}"
+NO_LAYERS = "    yield from ()  # the network has no layers: its output is its input"
 
 
 class UnsupportedLayer(ValueError):
@@ -273,10 +280,12 @@ def generate(network: Network) -> str:
         lines[0] += f"; {comment(node)}" if lines[0].startswith("#") else f"  # {comment(node)}"
         body.append("\n".join(["    " + line for line in lines] + [f'    yield "{node.name}", x']))
         previous = node
+    if any(node.weights for node in network.layers):
+        body.insert(0, PARAMS)
     dims = ", ".join(str(d) for d in network.input_shape)
     head = HEADER.format(name=network.name, dims=dims, input_shape=tuple(network.input_shape))
     head = head.replace("\n\n\ndef _layers(", features_source(network) + "\n\n\ndef _layers(", 1)
-    return head + "\n\n".join(body) + "\n" + helper_source(used)
+    return head + ("\n\n".join(body) or NO_LAYERS) + "\n" + helper_source(used)
 
 
 def frozen_base_end(network: Network) -> str | None:
@@ -300,7 +309,7 @@ def features(x, params):
     """The output of layer '{name}', where the frozen base ends: compute it once with NumPy and
     train only the new head on it (feature extraction needs no framework). Only the base's
     tensors are read from params."""
-    for name, y in _layers(x, params):
+    for name, y in _layers(_input(x), params):
         if name == FROZEN_FEATURES:
             return y
     raise AssertionError("unreachable: FROZEN_FEATURES is a layer of this network")

@@ -22,33 +22,11 @@ outputs. Shapes are baked into the code as literal numbers.
 
 from __future__ import annotations
 
-import keyword
 from dataclasses import dataclass, field
 
 from ..ir import Network, Node
+from ..names import torch_attribute_names
 from . import class_name
-
-# Attributes of nn.Module (torch 2.x) and of the generated class: a spec layer with one of these
-# names is stored as `<name>_` so that it cannot shadow a method (the tests keep this honest).
-RESERVED = frozenset({
-    "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init",
-    "children", "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr",
-    "float", "forward", "get_buffer", "get_extra_state", "get_parameter", "get_submodule",
-    "half", "ipu", "load_state_dict", "modules", "mtia", "named_buffers", "named_children",
-    "named_modules", "named_parameters", "parameters", "register_backward_hook",
-    "register_buffer", "register_forward_hook", "register_forward_pre_hook",
-    "register_full_backward_hook", "register_full_backward_pre_hook",
-    "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook",
-    "register_module", "register_parameter", "register_state_dict_post_hook",
-    "register_state_dict_pre_hook", "requires_grad_", "set_extra_state", "set_submodule",
-    "share_memory", "state_dict", "to", "to_empty", "train", "type", "xpu", "zero_grad",
-    "training", "forward_layers", "cnnspec_module", "param_groups",
-})
-
-# Module-level names of the generated code, which the class name must not shadow.
-MODULE_NAMES = frozenset({"torch", "nn", "F", "np", "load_portable", "to_portable", "PaddedAvgPool2d",
-                          "_skip", "_copy", "_numpy", "_nchw_rows", "_nhwc_rows", "STAGES",
-                          "set_stage"})
 
 FUNCTIONS = {"relu": "torch.relu({})", "sigmoid": "torch.sigmoid({})", "tanh": "torch.tanh({})",
              "softmax": "torch.softmax({}, dim=1)", "linear": "{}"}
@@ -83,18 +61,8 @@ def flat_orders(network: Network) -> dict[str, tuple[int, int, int]]:
 
 
 def attribute_names(network: Network) -> dict[str, str]:
-    """Layer name -> attribute name: the spec's name, or `<name>_` where it would shadow an
-    nn.Module attribute or is a Python keyword (`layer<name>` for names starting with `_`)."""
-    taken = {n.name for n in network.layers}
-    names = {}
-    for node in network.layers:
-        attr = "layer" + node.name if node.name.startswith("_") else node.name
-        if attr != node.name or attr in RESERVED or keyword.iskeyword(attr):
-            while attr in taken or attr in RESERVED:
-                attr += "_"
-            taken.add(attr)
-        names[node.name] = attr
-    return names
+    """Layer name -> attribute name (cnnspec.names.torch_attribute_names)."""
+    return torch_attribute_names(n.name for n in network.layers)
 
 
 def generate(network: Network) -> str:

@@ -1,0 +1,15 @@
+"""The bounds on the work one analysis may do, in one place.
+
+The size of one spec file is bounded where it is read (E003); these bound what a spec of
+that size can ask for, so that checking stays near-linear in the size of its text. Passing
+one is an E004 error that names the limit.
+"""
+
+from __future__ import annotations
+
+MAX_LAYERS = 100_000  # layers in one spec's chain, inlined base layers included
+MAX_STAGES = 32  # `stage` sections of one spec (each holds a copy of the layer list)
+MAX_IMPORT_DEPTH = 16  # nested imports below the spec being checked
+MAX_IMPORTED_FILES = 100  # distinct files imported, at any depth, by one analysis
+MAX_IMPORTED_TEXT = 2_000_000  # characters of those files together
+MAX_SUGGESTION_WORK = 20_000  # names compared by "did you mean" searches, per analysis (<= ~0.5 s)

@@ -47,7 +47,7 @@ out: dense 3 bias=false
 
 @pytest.fixture(scope="module")
 def net() -> cnnspec.Network:
-    return cnnspec.load(SPEC)
+    return cnnspec.loads(SPEC)
 
 
 @pytest.fixture
@@ -253,7 +253,7 @@ def test_build_with_a_fifo_is_refused_not_blocked(tmp_path):
     fifo = tmp_path / "w.safetensors"
     os.mkfifo(fifo)
     code = ("import cnnspec\nfrom cnnspec.weights import WeightError\n"
-            f"net = cnnspec.load({SPEC!r})\n"
+            f"net = cnnspec.loads({SPEC!r})\n"
             "try:\n    cnnspec.build(net, 'numpy', weights=" + repr(str(fifo)) + ")\n"
             "except WeightError as err:\n    print(type(err).__name__, err)\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -331,7 +331,7 @@ def test_lenet5_batch_20000_is_planned_in_bounded_chunks():
 
 
 def test_a_network_whose_one_sample_is_too_big_is_refused():
-    big = cnnspec.load("network Big\ninput 2048x2048x16\nc: conv 64 3x3 pad=same\n")
+    big = cnnspec.loads("network Big\ninput 2048x2048x16\nc: conv 64 3x3 pad=same\n")
     with pytest.raises(BatchError) as err:
         plan_chunks(big, 1, "float64", 3)
     estimate = sample_bytes(big, "float64", 3)

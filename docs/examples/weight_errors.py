@@ -5,7 +5,7 @@ import numpy as np
 import cnnspec
 from cnnspec import weights
 
-net = cnnspec.load("input 6x6x2\nc1: conv 4 3x3\nbn: batchnorm\nf: flatten\nd1: dense 3\n")
+net = cnnspec.loads("input 6x6x2\nc1: conv 4 3x3\nbn: batchnorm\nf: flatten\nd1: dense 3\n")
 params = weights.init_weights(net)
 del params["bn.moving_variance"]
 params["out.bias"] = np.zeros(3, np.float32)

@@ -33,7 +33,10 @@ def read_limited(path: str | Path, limit: int = MAX_READ) -> bytes:
 
     Raises OSError: FileNotFoundError, PermissionError, NotRegularFileError, or another OSError
     (a name too long, a loop of links) with the path as its filename."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except ValueError:  # a NUL character in the path
+        raise OSError(errno.EINVAL, "invalid file name (it contains a NUL character)", str(path)) from None
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):

@@ -27,27 +27,33 @@ def file_kind(mode: int) -> str:
     return next((name for test, name in kinds if test(mode)), "not a plain file")
 
 
-def read_limited(path: str | Path, limit: int = MAX_READ) -> bytes:
-    """At most `limit` bytes of a regular file. Opening never blocks (a FIFO is refused, not
+def open_regular(path: str | Path):
+    """A regular file opened for binary reading. Opening never blocks (a FIFO is refused, not
     waited on); devices, sockets and directories are refused before anything is read.
 
     Raises OSError: FileNotFoundError, PermissionError, NotRegularFileError, or another OSError
     (a name too long, a loop of links) with the path as its filename."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0) \
+        | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        fd = os.open(path, flags)
     except ValueError:  # a NUL character in the path
         raise OSError(errno.EINVAL, "invalid file name (it contains a NUL character)", str(path)) from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotRegularFileError(path, file_kind(mode))
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise NotRegularFileError(path, file_kind(mode))
+    return os.fdopen(fd, "rb")
+
+
+def read_limited(path: str | Path, limit: int = MAX_READ) -> bytes:
+    """At most `limit` bytes of a regular file (see open_regular for what is refused)."""
+    with open_regular(path) as f:
         chunks, left = [], limit
-        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+        while left > 0 and (chunk := f.read(min(left, 1 << 20))):
             chunks.append(chunk)
             left -= len(chunk)
         return b"".join(chunks)
-    finally:
-        os.close(fd)
 
 
 class Span(NamedTuple):

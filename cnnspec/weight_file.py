@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,17 +86,12 @@ def _read_into(f, buffer: memoryview) -> int:
 
 
 def open_regular(path: str | Path):
-    """Open a file for reading, refusing anything but a regular file without blocking on it
-    (a FIFO opened plainly would wait for a writer forever)."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    """source.open_regular (regular files only, never blocking), with weight-file errors."""
+    from .source import open_regular as open_file
     try:
-        fd = os.open(path, flags)
+        return open_file(path)
     except OSError as err:
         raise UnreadableWeightFile(f"cannot read weight file {path}: {err.strerror or err}") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise UnreadableWeightFile(f"cannot read weight file {path}: not a regular file")
-    return os.fdopen(fd, "rb")
 
 
 def read_header(path: str | Path) -> dict[str, StoredTensor]:

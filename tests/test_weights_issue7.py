@@ -263,7 +263,7 @@ def test_build_with_a_fifo_is_refused_not_blocked(tmp_path):
                           env=env)
     assert time.monotonic() - start < 60
     assert done.stdout == (f"UnreadableWeightFile cannot read weight file {fifo}: not a regular "
-                           "file\n"), done.stderr
+                           "file (it is a FIFO)\n"), done.stderr
 
 
 @pytest.mark.parametrize("make", ["fifo", "directory", "missing"])
@@ -271,7 +271,8 @@ def test_verify_exits_2_for_an_unreadable_weight_file(capsys, spec_file, tmp_pat
     path = tmp_path / "w.safetensors"
     {"fifo": lambda: os.mkfifo(path), "directory": path.mkdir, "missing": lambda: None}[make]()
     assert main(["verify", spec_file, "--weights", str(path), "--targets", "numpy,torch"]) == 2
-    reason = "No such file or directory" if make == "missing" else "not a regular file"
+    reason = {"fifo": "not a regular file (it is a FIFO)", "missing": "No such file or directory",
+              "directory": "not a regular file (it is a directory)"}[make]
     assert capsys.readouterr().err == (f"{path}: error: cannot read weight file {path}: "
                                        f"{reason}\n")
 

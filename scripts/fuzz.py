@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
 from soundness import assert_sound
-from spec_mutations import EXTRA_IMPORTS, IMPORTABLE, SPECS, Mutator, scratch_folder
+from spec_mutations import SPECS, mutant, scratch_folder
 
 from cnnspec.cli import main as cli_main
 
@@ -69,10 +69,8 @@ class Tally:
         self.peak_mb = max(self.peak_mb, other.peak_mb)
 
 
-def mutant_text(seed: int, hostile: bool) -> str:
-    rng = random.Random(seed)
-    imports = IMPORTABLE + EXTRA_IMPORTS if hostile else IMPORTABLE
-    return Mutator(rng.choice(TEXTS), rng, imports).mutant()
+def mutant_text(seed: int) -> str:
+    return mutant(random.Random(seed), TEXTS)
 
 
 # --- in the worker ----------------------------------------------------------------------
@@ -108,10 +106,10 @@ def run_one(seed: int, text: str, cli: bool, tally: Tally) -> None:
 
 
 def run_batch(job: tuple) -> Tally:
-    seeds, per_input, cli_every, hostile = job
+    seeds, per_input, cli_every = job
     tally = Tally()
     for seed in seeds:
-        text = mutant_text(seed, hostile)
+        text = mutant_text(seed)
         start = time.perf_counter()
         signal.setitimer(signal.ITIMER_REAL, per_input)
         try:
@@ -139,14 +137,14 @@ def _where(err: BaseException) -> str:
 
 # --- in the parent ----------------------------------------------------------------------
 
-def save_reproducers(tally: Tally, folder: Path, per_kind: int, hostile: bool) -> list[Path]:
+def save_reproducers(tally: Tally, folder: Path, per_kind: int) -> list[Path]:
     saved, kinds = [], Counter()
     for kind, seed, what, where in tally.failures:
         if kinds[kind] >= per_kind:
             continue
         kinds[kind] += 1
         target = scratch_folder(folder / f"{kind}_seed{seed}")
-        (target / "mutant.cnn").write_text(mutant_text(seed, hostile))
+        (target / "mutant.cnn").write_text(mutant_text(seed))
         (target / "FINDING.txt").write_text(f"{kind}, seed {seed}: {what} {where}\n"
                                             f"reproduce: cnnspec check {target / 'mutant.cnn'}\n")
         saved.append(target)
@@ -173,7 +171,7 @@ def report(tally: Tally, elapsed: float, saved: list[Path]) -> str:
 def batches(args) -> list[tuple]:
     seeds = range(args.first_seed, args.first_seed + args.count)
     size = 250
-    return [(seeds[i:i + size], args.per_input, args.cli_every, args.hostile)
+    return [(seeds[i:i + size], args.per_input, args.cli_every)
             for i in range(0, len(seeds), size)]
 
 
@@ -188,8 +186,6 @@ def parse_args(argv):
     p.add_argument("--memory-mb", type=int, default=3000, help="address-space cap per worker")
     p.add_argument("--save", type=Path, default=Path("fuzz_out"), help="folder for reproducers")
     p.add_argument("--save-max", type=int, default=5, help="reproducers saved per kind of failure")
-    p.add_argument("--hostile", action="store_true",
-                   help="add imports known to break before issue 7's fixes (a 300-character name)")
     return p.parse_args(argv)
 
 
@@ -206,7 +202,7 @@ def main(argv=None) -> int:
             if args.time_limit and elapsed > args.time_limit:
                 pool.terminate()
                 break
-    saved = save_reproducers(total, args.save, args.save_max, args.hostile)
+    saved = save_reproducers(total, args.save, args.save_max)
     print(report(total, time.perf_counter() - start, saved))
     return 1 if total.failures else 0
 

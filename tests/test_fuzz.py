@@ -261,4 +261,4 @@ def test_large_run_script_reports_exceptions_hangs_and_reproducers(tmp_path, mon
     assert "1 x exception: ZeroDivisionError" in report
     assert sorted(p.name for p in out.iterdir()) == ["exception_seed3", "hang_seed5"]
     saved = (out / "exception_seed3" / "mutant.cnn").read_text()
-    assert saved == fuzz.mutant_text(3, False) and (out / "hang_seed5" / "FINDING.txt").exists()
+    assert saved == fuzz.mutant_text(3) and (out / "hang_seed5" / "FINDING.txt").exists()

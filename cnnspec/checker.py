@@ -174,8 +174,8 @@ class Checker:
     def _add_layer(self, layer: S.Layer, name: str, group: str | None) -> None:
         kind = KINDS.get(layer.kind)
         if kind is None:
-            hint = did_you_mean(layer.kind, KINDS) or "layer kinds: " + ", ".join(sorted(KINDS))
-            self.diags.error("E101", layer.kind_span, f"unknown layer kind '{layer.kind}'", hint)
+            self.diags.error("E101", layer.kind_span, f"unknown layer kind '{layer.kind}'",
+                             _kind_hint(layer))
             self.failed.add(name)
             return
         prev = self.nodes[-1]
@@ -258,6 +258,14 @@ def _why(attrs, in_shape, want, shape) -> str:
         return ""
     name = ("height", "width")[axes[0]]
     return f": {name} {axis_arithmetic(in_shape[axes[0]], attrs, axes[0])}"
+
+
+def _kind_hint(layer: S.Layer) -> str:
+    """A missing ':' after a layer's name ('c2 conv 3x3'), a misspelt kind, or the list."""
+    first = layer.args[0] if layer.args else None
+    if layer.name is None and first is not None and first.kind == "word" and first.value in KINDS:
+        return f"a layer's name is followed by ':': write '{layer.kind}: {first.value} ...'"
+    return did_you_mean(layer.kind, KINDS) or "layer kinds: " + ", ".join(sorted(KINDS))
 
 
 def check(source, spec: S.Spec, diags: Diagnostics) -> Network | None:

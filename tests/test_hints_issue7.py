@@ -246,3 +246,10 @@ def test_input_as_a_layer_name_is_reserved():
     found = diags_of("input 8x8x1\ninput: conv 1 1x1\n")
     assert [(d.code, d.message) for d in found] == [("E204", "'input' is reserved")]
     assert cols(found[0]) == (2, 1, 6)
+
+
+def test_a_missing_colon_after_a_name_says_so():
+    d = only("input 8x8x1\nc2 conv 4 3x3\n", "E101")
+    assert d.message == "unknown layer kind 'c2'"
+    assert d.hint == "a layer's name is followed by ':': write 'c2: conv ...'"
+    assert only("input 8x8x1\ncnv 4 3x3\n", "E101").hint == "did you mean 'conv'?"

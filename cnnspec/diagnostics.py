@@ -117,7 +117,7 @@ def _excerpt(text: str, col: int, width: int, room: int = 160) -> tuple[str, int
     kept under the same characters, and a line longer than `room` cut around the span."""
     lo = max(0, col - 1 - room)
     cells = [printable(c) for c in text[lo: col - 1 + min(width, room) + room]]
-    at = col - 1 - lo  # the cell the span starts at
+    at = min(col - 1 - lo, len(cells))  # the cell the span starts at (or just past the end)
     start, end = _window([len(c) for c in cells], at, room)
     before = "..." if lo + start > 0 else ""
     after = "..." if lo + end < len(text) else ""

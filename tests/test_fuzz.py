@@ -142,6 +142,7 @@ PATHOLOGICAL = {
     "control": "input 28x28x1\n\x00\x01\x02conv",
     "nuls": "\x00" * 100,
     "bom": "\ufeffinput 28x28x1\nrelu\n",
+    "crlf-after-comment": "network # \r\n",  # a caret past the end of the shown line
     "crlf": "input 28x28x1\r\nc: conv 6 3x3\r\n",
     "cr": "input 28x28x1\rc: conv 6 3x3\r",
     "u2028": "input 28x28x1\n\u2028c: conv 6 3x3\n",

@@ -23,28 +23,6 @@ from cnnspec.weights import (
     validate,
 )
 
-SPEC = """network Small
-input 6x5x2
-c1: conv 4 3x3 pad=same -> relu
-bn: batchnorm eps=0.001 momentum=0.9
-p: maxpool 2x2 round=floor
-flat: flatten
-d1: dense 5 -> tanh
-out: dense 3 bias=false
-"""
-
-
-@pytest.fixture(scope="module")
-def net() -> cnnspec.Network:
-    return cnnspec.loads(SPEC)
-
-
-@pytest.fixture
-def spec_file(tmp_path) -> str:
-    path = tmp_path / "small.cnn"
-    path.write_text(SPEC)
-    return str(path)
-
 
 def problems(net, params) -> str:
     with pytest.raises(WeightError) as err:

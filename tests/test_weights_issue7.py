@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SMALL_SPEC
 
 import cnnspec
 from cnnspec import runtime
@@ -35,27 +36,6 @@ from cnnspec.verify_batches import (
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
-SPEC = """network Small
-input 6x5x2
-c1: conv 4 3x3 pad=same -> relu
-bn: batchnorm
-p: maxpool 2x2 round=floor
-flat: flatten
-d1: dense 5 -> tanh
-out: dense 3 bias=false
-"""
-
-
-@pytest.fixture(scope="module")
-def net() -> cnnspec.Network:
-    return cnnspec.loads(SPEC)
-
-
-@pytest.fixture
-def spec_file(tmp_path) -> str:
-    path = tmp_path / "small.cnn"
-    path.write_text(SPEC)
-    return str(path)
 
 
 def write_raw(path: Path, header: dict, data: bytes = b"", length: int | None = None) -> Path:
@@ -254,7 +234,7 @@ def test_build_with_a_fifo_is_refused_not_blocked(tmp_path):
     fifo = tmp_path / "w.safetensors"
     os.mkfifo(fifo)
     code = ("import cnnspec\nfrom cnnspec.weights import WeightError\n"
-            f"net = cnnspec.loads({SPEC!r})\n"
+            f"net = cnnspec.loads({SMALL_SPEC!r})\n"
             "try:\n    cnnspec.build(net, 'numpy', weights=" + repr(str(fifo)) + ")\n"
             "except WeightError as err:\n    print(type(err).__name__, err)\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

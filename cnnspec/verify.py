@@ -84,7 +84,7 @@ class Comparison:
         for (layer, pair), err in self.err.items():
             scale = 0.0 if err == float("inf") else max(1.0, self.ref[(layer, pair)])
             diffs.append(LayerDiff(layer, pair, err, scale, RTOL[dtype] * scale))
-        argmax = {p: bool(self.gap[p] <= RTOL[dtype] * max(1.0, self.top[p])) for p in self.pairs}
+        argmax = {p: same_prediction(self.gap[p], self.top[p], RTOL[dtype]) for p in self.pairs}
         return diffs, argmax
 
 
@@ -123,10 +123,10 @@ def argmax_gap(ya, yb) -> float:
     return float(np.max(gaps)) if len(rows) else 0.0
 
 
-def same_prediction(ya, yb, rtol: float) -> bool:
-    """Same argmax per sample; a differing one counts only when it is not a tie within the
-    tolerance (two top scores equal up to rounding may legitimately swap)."""
-    return argmax_gap(ya, yb) <= rtol * max(1.0, max_abs(ya.reshape(len(ya), -1)))
+def same_prediction(gap: float, top: float, rtol: float) -> bool:
+    """Same argmax per sample, given argmax_gap and max|a|: a differing one counts only when it
+    is not a tie within the tolerance (two top scores equal up to rounding may swap)."""
+    return bool(gap <= rtol * max(1.0, top))
 
 
 def target_problem(targets: list[str], text: str | None = None) -> str | None:

@@ -215,9 +215,9 @@ def test_a_missing_weight_file_is_an_unreadable_file(capsys, small, tmp_path):
 
 
 def test_argmax_ties_within_tolerance_are_not_a_changed_prediction():
-    from cnnspec.verify import same_prediction
-    a = np.array([[0.5, 0.5 + 1e-13, 0.1]])
-    b = np.array([[0.5 + 1e-13, 0.5, 0.1]])
-    assert same_prediction(a, b, 1e-10)
-    clear = np.array([[0.2, 0.7, 0.1]])
-    assert not same_prediction(clear, np.array([[0.7, 0.2, 0.1]]), 1e-10)
+    from cnnspec.verify import argmax_gap, max_abs, same_prediction
+
+    def same(a, b):
+        return same_prediction(argmax_gap(a, b), max_abs(a), 1e-10)
+    assert same(np.array([[0.5, 0.5 + 1e-13, 0.1]]), np.array([[0.5 + 1e-13, 0.5, 0.1]]))
+    assert not same(np.array([[0.2, 0.7, 0.1]]), np.array([[0.7, 0.2, 0.1]]))

@@ -44,6 +44,7 @@ class Node:
     frozen: bool = False
     lr_scale: float = 1.0
     group: str | None = None  # e.g. the alias of an imported base
+    # in_shape is the first input's shape; a merge's other inputs: Network.input_shapes(node)
 
     @cached_property
     def params(self) -> int:
@@ -68,6 +69,7 @@ class Node:
             "name": self.name,
             "kind": self.kind,
             "line": self.line,
+            "inputs": list(self.inputs),
             "input_shape": list(self.in_shape),
             "output_shape": list(self.out_shape),
             "params": self.params,
@@ -93,6 +95,18 @@ def freeze_attrs(attrs: dict) -> Mapping[str, object]:
 
 
 @dataclass(frozen=True)
+class Instance:
+    """One use of a block (or a `repeat` of one): its nodes are those named `<name>.<...>`."""
+
+    name: str                 # hierarchical: "layer2", "layer2.0"
+    block: str                # the block definition's name
+    span: Span                # the line that uses the block
+    definition: Span          # the `block` line that defines it
+    repeat: int | None = None  # N for `repeat N`: the container of instances <name>.0 ... <name>.N-1
+    parent: str | None = None  # the enclosing instance, if any
+
+
+@dataclass(frozen=True)
 class Network:
     name: str
     description: str
@@ -102,6 +116,8 @@ class Network:
     diagnostics: tuple[Diagnostic, ...] = ()
     stages: Mapping[str | None, tuple[Node, ...]] = field(default_factory=dict)
     stage: str | None = None  # the stage whose freeze flags `nodes` carry
+    outputs: tuple[str, ...] = ()  # the output nodes' names; () means the last node
+    instances: tuple[Instance, ...] = ()  # block uses, outermost first, in spec order
 
     def with_stage(self, name: str | None) -> Network:
         """The same network with another stage's freeze rules applied."""
@@ -118,14 +134,32 @@ class Network:
         return self.nodes[1:]
 
     @property
+    def output_nodes(self) -> tuple[Node, ...]:
+        """Every output, in the order the spec lists them (the last node when it lists none)."""
+        if not self.outputs:
+            return (self.nodes[-1],)
+        return tuple(self.node(name) for name in self.outputs)
+
+    @property
     def output(self) -> Node:
-        return self.nodes[-1]
+        """The first output (the only one of a single-output network)."""
+        return self.output_nodes[0]
+
+    @cached_property
+    def _by_name(self) -> Mapping[str, Node]:
+        return MappingProxyType({n.name: n for n in self.nodes})
 
     def node(self, name: str) -> Node:
-        for n in self.nodes:
-            if n.name == name:
-                return n
-        raise KeyError(name)
+        return self._by_name[name]
+
+    def input_shapes(self, node: Node) -> tuple[tuple[int, ...], ...]:
+        """The output shapes of a node's inputs, in order."""
+        return tuple(self.node(name).out_shape for name in node.inputs)
+
+    def instance_nodes(self, name: str) -> tuple[Node, ...]:
+        """The nodes inside a block instance (or a whole `repeat`), in topological order."""
+        prefix = name + "."
+        return tuple(n for n in self.nodes if n.name.startswith(prefix))
 
     @property
     def total_params(self) -> int:
@@ -148,6 +182,7 @@ class Network:
             "input_shape": list(self.input_shape),
             "input_line": self.nodes[0].line,
             "output_shape": list(self.output.out_shape),
+            "outputs": [{"name": n.name, "shape": list(n.out_shape)} for n in self.output_nodes],
             "layers": [n.summary() for n in self.layers],
             "total_params": self.total_params,
             "trainable_params": self.trainable_params,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from . import syntax as S
 from .diagnostics import Diagnostics
 from .limits import MAX_LAYERS
-from .names import RESERVED_LAYER_NAMES, automatic_names
+from .names import BLOCK_RESERVED_NAMES, RESERVED_LAYER_NAMES, automatic_names
 
 
 @dataclass
@@ -64,7 +64,7 @@ def name_lines(items: list, kinds: list[str], diags: Diagnostics, forbidden: dic
                         f"'{name}' is already the name of the layer at {where}")
         else:
             seen[name] = layer
-    return automatic_names([name for _layer, name in items], kinds, set(seen) | RESERVED_LAYER_NAMES)
+    return automatic_names([name for _layer, name in items], kinds, set(seen) | set(forbidden))
 
 
 def definitions(blocks: list[S.Block], diags: Diagnostics, kinds, node_kind) -> dict[str, Definition]:
@@ -95,12 +95,12 @@ def _acceptable(block: S.Block, chosen: dict, kinds, diags: Diagnostics) -> bool
 def _definition(block: S.Block, blocks: dict, diags: Diagnostics, node_kind) -> Definition:
     params: dict[str, S.Param] = {}
     for p in block.params:
-        if p.name in params or p.name in RESERVED_LAYER_NAMES:
+        if p.name in params or p.name in BLOCK_RESERVED_NAMES:
             what = "given twice" if p.name in params else "reserved"
             diags.error("E216", p.span, f"parameter '{p.name}' is {what}", "choose another name")
         params[p.name] = p
     kinds = [line_kind(layer, blocks, node_kind) for layer in block.body]
-    forbidden = {n: "reserved" for n in RESERVED_LAYER_NAMES}
+    forbidden = {n: "reserved" for n in BLOCK_RESERVED_NAMES}
     names = name_lines([(layer, layer.name) for layer in block.body], kinds, diags, forbidden)
     uses = [(kind, layer, _static_count(layer)) for kind, layer in zip(kinds, block.body)
             if kind in blocks and (layer.kind in blocks or layer.kind == "repeat")]

@@ -84,6 +84,7 @@ class Scope:
     input: str
     names: list[str]  # of the body's lines
     order: dict[str, int]
+    lines: tuple = ()  # the body's S.Layers
     use: Use | None = None
     depth: int = 0
     group: str | None = None
@@ -113,7 +114,8 @@ class Expander:
         self.top: Scope | None = None
 
     def run(self, lines: list[S.Layer], names: list[str], groups: list) -> Iterator[Entry]:
-        self.top = Scope("", {}, "input", names, {n: i for i, n in enumerate(names)}, last="input")
+        self.top = Scope("", {}, "input", names, {n: i for i, n in enumerate(names)}, tuple(lines),
+                         last="input")
         for i, layer in enumerate(lines):
             self.top.group = groups[i]
             yield from self._line(i, layer, self.top)
@@ -292,8 +294,9 @@ class Expander:
         raise ExprError("E210", span, f"unknown reference '{head}'", self._unknown_hint(head, scope))
 
     def _line_of(self, scope: Scope, head: str) -> str:
-        body = self.blocks[scope.use.block].block.body if scope.use else None
-        return f", at line {body[scope.order[head]].span.line}" if body else ""
+        span = scope.lines[scope.order[head]].span
+        return f", at line {span.line}" if span.file == scope.lines[0].span.file else \
+            f", at {span.file}:{span.line}"
 
     def _unknown_hint(self, head: str, scope: Scope) -> str:
         if scope.top and head == "in":
@@ -365,8 +368,8 @@ class Expander:
     def _instance(self, d: Definition, env: dict, source: str, full: str, line: int,
                   outer: Scope) -> Iterator[Entry]:
         use = Use(full, d.name, line)
-        scope = Scope(full + ".", env, source, d.names, d.order, use, outer.depth + 1,
-                      outer.group, last=source)
+        scope = Scope(full + ".", env, source, d.names, d.order, d.block.body, use,
+                      outer.depth + 1, outer.group, last=source)
         for k, layer in enumerate(d.block.body):
             yield from self._line(k, layer, scope)
         self.outputs[full] = scope.last

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from . import syntax as S
 from .args import did_you_mean
+from .limits import MAX_EXPR_DEPTH
 
 MISSING = object()
 SHAPE_ATTRIBUTES = ("channels", "height", "width")
@@ -50,6 +51,9 @@ class Evaluator:
         if v.kind == "ref":
             return self.shape(v)
         if v.kind == "expr":
+            if v.value.depth > MAX_EXPR_DEPTH:
+                raise ExprError("E004", v.span, f"an expression nested more than {MAX_EXPR_DEPTH} deep",
+                                "split it over parameters, or write it flatter")
             return self._expr(v.value)
         return v  # dims, tuples, strings: only passed along
 

@@ -28,8 +28,10 @@ import builtins
 import keyword
 from collections.abc import Iterable
 
-# the input node's name, a block's input, and the words of the graph syntax
-RESERVED_LAYER_NAMES = frozenset({"input", "in", "output", "block", "end", "repeat", "if", "first"})
+RESERVED_LAYER_NAMES = frozenset({"input"})  # the input node's name
+# inside a block, `in` is the block's input too (at top level `in` stays a legal name: every
+# Python keyword is, and specs written before blocks existed may use it)
+BLOCK_RESERVED_NAMES = RESERVED_LAYER_NAMES | {"in"}
 
 # Python's keywords and builtins (with the names site adds, so that the answer does not depend
 # on how the interpreter was started).

@@ -146,21 +146,19 @@ class ToSyntax(Transformer):
     def _fold(self, c):
         left = c[0]
         for op, right in zip(c[1::2], c[2::2]):
-            span = left.span.to(right.span)
-            left = S.Value("expr", S.Expr(str(op), (left, right), span), span)
+            left = _operation(str(op), (left, right), left.span.to(right.span))
         return left
 
     or_expr = and_expr = comparison = sum = product = _fold
 
     def not_op(self, c):
-        span = self.between(c[0], c[1])
-        return S.Value("expr", S.Expr("not", (c[1],), span), span)
+        return _operation("not", (c[1],), self.between(c[0], c[1]))
 
     def neg_op(self, c):
         span = self.between(c[0], c[1])
         if c[1].kind in ("int", "float"):
             return S.Value(c[1].kind, -c[1].value, span)
-        return S.Value("expr", S.Expr("neg", (c[1],), span), span)
+        return _operation("neg", (c[1],), span)
 
     def paren(self, c):
         return c[1]
@@ -309,9 +307,13 @@ def _climb(parts, i: int, level: int):
     while i < len(parts) and _PRECEDENCE[parts[i][0]] >= level:
         op = parts[i][0]
         right, i = _climb(parts, i + 1, _PRECEDENCE[op] + 1)
-        span = left.span.to(right.span)
-        left = S.Value("expr", S.Expr(op, (left, right), span), span)
+        left = _operation(op, (left, right), left.span.to(right.span))
     return left, i
+
+
+def _operation(op: str, operands: tuple, span: Span) -> S.Value:
+    depth = 1 + max((x.value.depth for x in operands if x.kind == "expr"), default=0)
+    return S.Value("expr", S.Expr(op, operands, span, depth), span)
 
 
 EXPECTED_NAMES = {

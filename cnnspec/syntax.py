@@ -39,6 +39,7 @@ class Expr:
     op: str
     operands: tuple
     span: Span
+    depth: int = 1  # of nested operations: bounded before anything walks the tree
 
     def __str__(self) -> str:
         if len(self.operands) == 1:

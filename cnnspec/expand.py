@@ -220,7 +220,9 @@ class Expander:
         options = tuple(self._option(o, scope, ev) for o in layer.options)
         act = layer.activation
         if act is not None:
-            act = replace(act, args=tuple(self._literal(v, scope, ev) for v in act.args),
+            named = scope.env.get(act.name, act.name)  # `-> act` with a parameter act
+            act = replace(act, name=named if isinstance(named, str) else act.name,
+                          args=tuple(self._literal(v, scope, ev) for v in act.args),
                           options=tuple(self._option(o, scope, ev) for o in act.options))
         if args == layer.args and options == layer.options and act == layer.activation:
             return layer

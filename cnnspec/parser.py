@@ -282,7 +282,7 @@ class _First:
         self.options, self.span = options, span
 
 
-_COMPACT = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*|\d+|//|[*%+-]")
+_COMPACT = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*|\d+(?:\.\d+)?|//|[*%+-]")
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "//": 2, "%": 2}
 
 
@@ -297,7 +297,7 @@ def compact_expr(text: str, span: Span) -> S.Value:
 
 def _operand(word: str, span: Span) -> S.Value:
     if word[0].isdigit():
-        return S.Value("int", _int(word), span)
+        return S.Value("float", float(word), span) if "." in word else S.Value("int", _int(word), span)
     return S.Value("ref" if "." in word else "word", word, span)
 
 
@@ -413,6 +413,8 @@ def parse(source: SourceFile) -> tuple[S.Spec | None, Diagnostics]:
         with _PARSE_LOCK:
             parser.options.transformer.start_file(source)
             spec = parser.parse(source.text, on_error=recovery)
+        if diags.has_errors():  # a broken `block` line would make its `end` look lonely
+            return None, diags
         spec = fold_blocks(spec, diags)
         return (None if diags.has_errors() else spec), diags
     except UnexpectedInput as err:  # the end of the file, after recovery reported it

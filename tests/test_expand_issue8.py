@@ -6,15 +6,14 @@ from __future__ import annotations
 import time
 
 import pytest
+from merge_standin import merges  # noqa: F401 (an autouse fixture)
 
 from cnnspec import syntax as S
 from cnnspec.api import analyse
-from cnnspec.expr import Evaluator, ExprError, MISSING, to_value
+from cnnspec.expr import MISSING, Evaluator, ExprError, to_value
 from cnnspec.ir import Instance
 from cnnspec.limits import MAX_DEPTH, MAX_FAN_IN
 from cnnspec.source import SourceFile, Span
-
-from merge_standin import merges  # noqa: F401 (an autouse fixture)
 
 IN = "input 8x8x4\n"
 PAIR = "block pair(f, s=1)\n  a: conv f 3x3 stride=s pad=1\n  b: conv f 3x3 pad=1\nend\n"
@@ -264,7 +263,7 @@ def test_nested_repeats_multiply_against_the_limit():
 
 
 def test_a_self_using_block_is_an_instant_diagnostic():
-    (net, diags), seconds = timed(IN + "block b(f)\n  c: conv f 3x3\n  x: b f\nend\nu: b 4\n")
+    (_net, diags), seconds = timed(IN + "block b(f)\n  c: conv f 3x3\n  x: b f\nend\nu: b 4\n")
     assert [(c, line, col) for c, line, col, _m, _h in diags] == [("E213", 4, 6)]
     assert seconds < 0.5
 

@@ -343,8 +343,9 @@ class Expander:
         count_v, name_v = layer.args[0], layer.args[1]
         count = self.evaluator(scope, i).value(count_v)
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            shown = count_v.describe() if count_v.kind == "int" else f"{count} ({count_v.describe()})"
             raise ExprError("E223", count_v.span, f"a repeat count must be a positive integer, "
-                            f"not {count_v.describe()}", "write e.g. 'repeat 3 bottleneck 64'")
+                            f"not {shown}", "write e.g. 'repeat 3 bottleneck 64'")
         if count > MAX_LAYERS:
             raise ExprError("E004", count_v.span, f"repeat {count:,} is more than {MAX_LAYERS:,}",
                             f"a spec may have at most {MAX_LAYERS:,} layers after expansion")

@@ -111,6 +111,7 @@ class Expander:
         self.emitted: set[str] = set()
         self.count = 0  # entries made (nodes, whether they check or not)
         self.seen: set = set()
+        self.split: dict[int, tuple] = {}  # id of a line -> _stripped(line)
         self.top: Scope | None = None
 
     def run(self, lines: list[S.Layer], names: list[str], groups: list) -> Iterator[Entry]:
@@ -184,16 +185,25 @@ class Expander:
     # --- plain layers and merges ---
 
     def _layer(self, i: int, layer: S.Layer, scope: Scope, full: str) -> Entry:
-        sources = [o for o in layer.options if o.key == "from"]
-        options = tuple(o for o in layer.options if o.key != "from")
+        sources, stripped = self._stripped(layer)
         if self.is_merge(layer.kind):
             inputs = self._merge_inputs(i, layer, scope, sources)
-            layer = replace(layer, args=(), options=options)
         else:
             inputs = (self._source(sources, scope, i),)
-            layer = replace(layer, options=options) if sources else layer
         self.count += 1
-        return Entry(self._substitute(layer, scope, i), full, inputs, scope.use, scope.group)
+        return Entry(self._substitute(stripped, scope, i), full, inputs, scope.use, scope.group)
+
+    def _stripped(self, layer: S.Layer):
+        """(its from= options, the layer without them and without a merge's input names),
+        made once per line of the text, however many instances it has."""
+        key = id(layer)
+        if key not in self.split:
+            sources = tuple(o for o in layer.options if o.key == "from")
+            options = tuple(o for o in layer.options if o.key != "from")
+            args = () if self.is_merge(layer.kind) else layer.args
+            same = not sources and args is layer.args
+            self.split[key] = (sources, layer if same else replace(layer, args=args, options=options))
+        return self.split[key]
 
     def _merge_inputs(self, i: int, layer: S.Layer, scope: Scope, sources) -> tuple[str, ...]:
         if sources:
@@ -218,15 +228,19 @@ class Expander:
         ev = self.evaluator(scope, i)
         args = tuple(self._literal(v, scope, ev) for v in layer.args)
         options = tuple(self._option(o, scope, ev) for o in layer.options)
-        act = layer.activation
-        if act is not None:
-            named = scope.env.get(act.name, act.name)  # `-> act` with a parameter act
-            act = replace(act, name=named if isinstance(named, str) else act.name,
-                          args=tuple(self._literal(v, scope, ev) for v in act.args),
-                          options=tuple(self._option(o, scope, ev) for o in act.options))
-        if args == layer.args and options == layer.options and act == layer.activation:
+        act = self._activation(layer.activation, scope, ev)
+        if _same(args, layer.args) and _same(options, layer.options) and act is layer.activation:
             return layer
-        return replace(layer, args=args, options=options, activation=act)
+        return S.Layer(layer.name, layer.name_span, layer.kind, layer.kind_span, args, options, act,
+                       layer.span, layer.condition, layer.first, layer.first_span)
+
+    def _activation(self, act: S.Activation | None, scope: Scope, ev: Evaluator):
+        if act is None or not (act.args or act.options or act.name in scope.env):
+            return act
+        named = scope.env.get(act.name, act.name)  # `-> act` with a parameter act
+        return S.Activation(named if isinstance(named, str) else act.name,
+                            tuple(self._literal(v, scope, ev) for v in act.args),
+                            tuple(self._option(o, scope, ev) for o in act.options), act.span)
 
     def _option(self, o: S.Option, scope: Scope, ev: Evaluator) -> S.Option:
         value = self._literal(o.value, scope, ev)
@@ -425,6 +439,10 @@ class Expander:
             else:
                 out.append(full)
         return out
+
+
+def _same(new: tuple, old: tuple) -> bool:
+    return all(a is b for a, b in zip(new, old))
 
 
 def _python(v: S.Value):

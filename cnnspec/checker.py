@@ -46,6 +46,7 @@ class Checker:
         self.by_name: dict[str, Node] = {}
         self.failed: set[str] = set()  # layers whose shape could not be computed
         self.defs: dict = {}
+        self.line_names: list[str] = []  # every entry's name, automatic ones included
         self.expander: Expander | None = None
 
     def run(self) -> Network | None:
@@ -70,7 +71,7 @@ class Checker:
     def _expand(self) -> None:
         """Every layer, block instances expanded, checked one by one as the expansion yields it."""
         self.defs = definitions(self.blocks, self.diags, KINDS, _node_kind)
-        names = self._names()
+        names = self.line_names = self._names()
         self.expander = Expander(self.defs, self.diags, self._shape_of, _is_merge, self.stages.suggest)
         layers, groups = [e[0] for e in self.entries], [e[2] for e in self.entries]
         for entry in self.expander.run(layers, names, groups):
@@ -133,6 +134,7 @@ class Checker:
         entries = use_entries(use, base, self.diags)
         if entries is not None:
             self.entries.extend(entries)
+            self.blocks.extend(base.blocks)
             if self.input is None:
                 self.input = base.input
 

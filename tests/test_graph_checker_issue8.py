@@ -205,3 +205,51 @@ def test_code_line_col(spec, code, line, col, fragment, in_use):
 def test_the_use_context_gives_instance_block_and_line():
     _net, diags = check(blocked("  c: conv f 1x1 from=nope\n", "stage1: repeat 2 b 4"))
     assert diags[0][4].endswith("(in stage1.0, a use of b at line 5)")
+
+
+# --- `use base until X` on a graph base ---
+
+BASE = """\
+input 8x8x3
+block unit(f)
+  c: conv f 3x3 pad=1
+  r: relu
+end
+stem: conv 4 1x1
+aux: conv 2 1x1 from=input
+s1: repeat 2 unit 4 from=stem
+flatten
+head: dense 3
+output head, aux
+"""
+
+
+def with_base(tmp_path, text: str):
+    (tmp_path / "base.cnn").write_text(BASE)
+    spec = tmp_path / "top.cnn"
+    spec.write_text('import "base.cnn" as base\n' + text)
+    net, diags = analyse(SourceFile.read(spec))
+    return net, [(d.code, d.span.line, d.span.col, d.message, d.hint) for d in diags]
+
+
+def test_use_until_an_instance_keeps_its_ancestors_and_the_blocks(tmp_path):
+    net, diags = with_base(tmp_path, "use base until s1\ngap: globalavgpool\nfc: dense 5\n")
+    assert diags == []
+    assert [(n.name, n.inputs, n.group) for n in net.layers] == [
+        ("stem", ("input",), "base"), ("s1.0.c", ("stem",), "base"), ("s1.0.r", ("s1.0.c",), "base"),
+        ("s1.1.c", ("s1.0.r",), "base"), ("s1.1.r", ("s1.1.c",), "base"),
+        ("gap", ("s1.1.r",), None), ("fc", ("gap",), None)]
+    assert [i.name for i in net.instances] == ["s1", "s1.0", "s1.1"]
+
+
+def test_use_until_inside_an_instance_is_refused_with_a_hint(tmp_path):
+    _net, diags = with_base(tmp_path, "use base until s1.0.c\n")
+    assert located(diags) == [("E202", 2, 1)]
+    assert "e.g. 's1'" in diags[0][4]
+
+
+def test_use_a_whole_graph_base(tmp_path):
+    net, diags = with_base(tmp_path, "use base\n")
+    assert located(diags) == [("W210", 7, 1)]  # aux (base.cnn line 7): this spec has no 'output'
+    assert diags[0][3] == "layer 'aux' reaches no output"
+    assert [n.name for n in net.layers][-2:] == ["flatten_1", "head"]

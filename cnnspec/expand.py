@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from itertools import islice
 
 from . import syntax as S
 from .blocks import Definition
@@ -27,6 +28,8 @@ from .ir import Instance
 from .limits import MAX_DEPTH, MAX_FAN_IN, MAX_LAYERS
 from .names import hierarchical
 from .suggestions import Suggester
+
+MAX_HINT_NAMES = 1_000  # names one "did you mean" of a reference compares (the latest ones)
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ class Expander:
         self.count = 0  # entries made (nodes, whether they check or not)
         self.seen: set = set()
         self.split: dict[int, tuple] = {}  # id of a line -> _stripped(line)
+        self.children: dict[str, list[str]] = {}  # instance -> the names made directly in it
         self.top: Scope | None = None
 
     def run(self, lines: list[S.Layer], names: list[str], groups: list) -> Iterator[Entry]:
@@ -148,6 +152,8 @@ class Expander:
         except Unknowable:
             yield Entry(layer, full, (), scope.use, scope.group, failed=True)
         self.emitted.add(full)
+        if scope.use:
+            self.children.setdefault(scope.instance, []).append(full)
         scope.local[name] = full
         scope.last = self.output_of(full)
 
@@ -287,8 +293,12 @@ class Expander:
         path = f"{full}.{rest}"
         if path in self.emitted:
             return path
-        inside = [n for n in self.emitted if n.startswith(full + ".")][:1000]
-        hint = self.suggest(path, inside) or f"'{head}' has no part '{rest}'"
+        for part in rest.split("."):  # the deepest instance that exists, for the hint
+            if f"{full}.{part}" not in self.emitted:
+                break
+            full = f"{full}.{part}"
+        inside = self.children.get(full, [])[:MAX_HINT_NAMES]
+        hint = self.suggest(path, inside) or f"'{full}' has no part '{path[len(full) + 1:]}'"
         raise ExprError("E210", span, f"unknown reference '{text}'", hint)
 
     def _head(self, head: str, span, scope: Scope, i: int) -> str:
@@ -319,9 +329,10 @@ class Expander:
             return "'in' is a block's input; at top level the network's input is 'input'"
         if not scope.top and head == "input":
             return "inside a block its input is 'in'"
-        known = [n for n, full in scope.local.items() if full is not None]
-        known.append("input" if scope.top else "in")
-        return self.suggest(head, known[-1000:]) or "a reference names an earlier layer or 'in'"
+        done = (n for n in reversed(scope.local) if scope.local[n] is not None)
+        room = min(MAX_HINT_NAMES, self.suggest.left - 1)  # the search's budget, spent or not
+        known = [*islice(done, max(0, room)), "input" if scope.top else "in"]
+        return self.suggest(head, known) or "a reference names an earlier layer or 'in'"
 
     # --- block uses and repeats ---
 
@@ -346,6 +357,7 @@ class Expander:
         for k in range(count):
             sub = f"{full}.{k}"
             self.instances.append(Instance(sub, d.name, layer.span, d.block.span, None, full))
+            self.children.setdefault(full, []).append(sub)
             yield from self._instance(d, first if k == 0 else rest, prev, sub, layer.span.line, scope)
             prev = self.outputs[sub]
         self.outputs[full] = prev

@@ -73,7 +73,7 @@ def _torch_layers(model, network: Network, x) -> dict:
     import numpy as np
     import torch
 
-    from .backends.torch import flat_orders
+    from .layout import flat_orders, portable_rows
     nchw = np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if x.ndim == 4 else x
     with torch.no_grad():
         outputs = model.forward_layers(torch.from_numpy(nchw))
@@ -84,8 +84,7 @@ def _torch_layers(model, network: Network, x) -> dict:
         if array.ndim == 4:
             array = array.transpose(0, 2, 3, 1)
         elif name in orders:
-            h, w, c = orders[name]
-            array = array.reshape(-1, c, h, w).transpose(0, 2, 3, 1).reshape(len(array), -1)
+            array = array[:, portable_rows(orders[name], array.shape[1])]
         result[name] = np.ascontiguousarray(array)
     return result
 

@@ -59,7 +59,8 @@ def build_model(network: Network, target: str, weights=None, seed: int = 0, dtyp
 
 
 def run_layers(model, target: str, network: Network, x) -> dict:
-    """Every layer's output as NHWC NumPy arrays (flat outputs in NHWC flatten order)."""
+    """Every layer's output as NHWC NumPy arrays (flat outputs in NHWC flatten order). Keras
+    models leave out the layers that no output depends on (W210): they are absent here."""
     import numpy as np
     x = np.asarray(x)
     if target == "numpy":
@@ -92,7 +93,8 @@ def _torch_layers(model, network: Network, x) -> dict:
 def _keras_layers(model, network: Network, x) -> dict:
     import keras
     import numpy as np
-    names = [n.name for n in network.layers]
+    built = {layer.name for layer in model.layers}  # Keras leaves out what no output needs
+    names = [n.name for n in network.layers if n.name in built]
     if not names:
         return {}
     probe = getattr(model, "_cnnspec_probe", None)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..graph import ancestors, edges_of
 from ..ir import Network, Node
 from ..names import KERAS_MODULE_GLOBALS, keras_helper_name
 from ..shapes import same_padding, shape_text
@@ -395,8 +396,13 @@ class KerasWriter(Emitter):
         head = [f'def {builder_name(net)}(dtype="float32"):',
                 f'    """{net.name} over NHWC inputs; every layer is named as in the spec."""',
                 f"    {'x = ' if self.input_var == 'x' else ''}inputs = {inputs}  # {shape_text(shape)}"]
+        live = set(ancestors(edges_of(net.nodes), [n.name for n in net.output_nodes]))
+        dead = [node.name for node in net.layers if node.name not in live]
         for node in net.layers:
-            self.layer(node)
+            if node.name in live:
+                self.layer(node)
+        if dead:  # a functional Model holds only layers that some output depends on
+            self.lines.append(f"    # not built: no output depends on {', '.join(dead)}")
         tail = f'    return keras.Model(inputs, {self.returned("[{}]")}, name="{net.name}")'
         return "\n".join([*head, *self.lines, tail])
 

@@ -116,7 +116,6 @@ class Generator(Emitter):
         return doc + "\n" + "\n".join(imports) + "\n"
 
     def class_source(self) -> str:
-        net = self.net
         lines = [f"class {self.cls}(nn.Module):", *self.class_doc(), "",
                  "    def __init__(self) -> None:", "        super().__init__()"]
         for node, emitted in self.layers:

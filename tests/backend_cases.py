@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 
 import cnnspec
-from cnnspec.ir import Network, Node, freeze_attrs
+from cnnspec.ir import Instance, Network, Node, freeze_attrs
 
 
 def resolve_layer(text: str, in_shape: tuple[int, ...]) -> Node:
@@ -169,3 +169,35 @@ def _reference_node(net, node, p, xs):
               "flatten": lambda v: v.reshape(len(v), -1), "dropout": lambda v: v,
               "activation": lambda v: _activation(v, a)}
     return simple[node.kind](x)
+
+
+# --- block instances (Network.instances), as the frontend's expansion will produce them ---
+
+def residual(prefix: str, filters: int, source: str, project: bool, stride: int = 1):
+    """The lines of one instance of a residual block `res` (a projection when asked)."""
+    lines = [(f"{prefix}.conv1", f"conv {filters} 3x3 stride={stride} pad=1 -> relu", [source]),
+             (f"{prefix}.conv2", f"conv {filters} 3x3 pad=1", None)]
+    if project:
+        lines.append((f"{prefix}.proj", f"conv {filters} 1x1 stride={stride}", [source]))
+    lines.append((f"{prefix}.out", "add -> relu",
+                  [f"{prefix}.conv2", f"{prefix}.proj" if project else source]))
+    return lines
+
+
+def block_network() -> Network:
+    """stem, layer1: repeat 2 res 8, layer2: repeat 2 res 16 first(stride=2), b3: res 16, head."""
+    lines = [("stem", "conv 8 3x3 pad=1 -> relu", None)]
+    lines += residual("layer1.0", 8, "stem", False) + residual("layer1.1", 8, "layer1.0.out", False)
+    lines += residual("layer2.0", 16, "layer1.1.out", True, 2)
+    lines += residual("layer2.1", 16, "layer2.0.out", False)
+    lines += residual("b3", 16, "layer2.1.out", False)
+    lines += [("gap", "globalavgpool", None), ("fc", "dense 10 -> softmax", None)]
+    net = graph((8, 8, 3), lines, name="resnetish")
+    span = net.nodes[0].span
+    instances = []
+    for name, parent, repeat in (("layer1", None, 2), ("layer1.0", "layer1", None),
+                                 ("layer1.1", "layer1", None), ("layer2", None, 2),
+                                 ("layer2.0", "layer2", None), ("layer2.1", "layer2", None),
+                                 ("b3", None, None)):
+        instances.append(Instance(name, "res", span, span, repeat, parent))
+    return dataclasses.replace(net, instances=tuple(instances))

@@ -269,3 +269,55 @@ def test_graph_code_is_ruff_clean_and_deterministic(tmp_path):
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--no-cache",
                              str(tmp_path)], check=False, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- blocks: one PyTorch class per block definition (variant), instantiated per use ---
+
+TORCH_TENSORS = {"kernel": "weight", "bias": "bias", "gamma": "weight", "beta": "bias",
+                 "moving_mean": "running_mean", "moving_variance": "running_var"}
+
+
+def test_block_instances_become_one_class_per_variant_with_portable_state_dict_keys():
+    from backend_cases import block_network
+    net = block_network()
+    code = cnnspec.compile(net, "torch")
+    assert code.count("(nn.Module):") == 3  # Res, Res2 (the projecting variant), the network
+    assert "class Res(nn.Module):\n    \"\"\"Block res (line 2), used as layer1.0, layer1.1, layer2.1, b3.\"\"\"" in code
+    assert "    def __init__(self, in_channels: int) -> None:" in code
+    assert "        self.layer2 = nn.ModuleList([\n            Res2(),\n            Res(16),\n        ])" in code
+    assert '            x = block(x, _scoped(keep, f"layer1.{i}."))  # 8x8x8' in code
+    params = init_weights(net, seed=4, dtype="float64")
+    model = runtime.build_model(net, "torch", params, dtype="float64")
+    expected = {f"{k.rsplit('.', 1)[0]}.{TORCH_TENSORS[k.rsplit('.', 1)[1]]}" for k in params}
+    assert set(model.state_dict()) == expected
+    assert model.get_submodule("layer2.0.proj").stride == (2, 2)
+    x = batch(net)
+    reference = framework_reference(net, params, x)
+    layers = runtime.run_layers(model, "torch", net, x)
+    assert set(layers) == {n.name for n in net.layers}
+    assert worst_against(reference, layers)[0] <= RTOL["float64"]
+    assert verify_network(net, TARGETS, "float64", weights=params).ok
+
+
+def test_an_instance_read_inside_stays_flat_with_a_note():
+    import dataclasses
+
+    from backend_cases import block_network
+    net = block_network()
+    aux = dataclasses.replace(net.node("fc"), name="aux", inputs=("gap",))
+    tap = dataclasses.replace(net.node("gap"), name="tap", inputs=("layer2.0.conv2",))
+    net = dataclasses.replace(net, nodes=(*net.nodes, tap, aux), outputs=("fc", "aux"))
+    code = cnnspec.compile(net, "torch")
+    assert "# Generated flat (not as block modules): layer2 (res, line 2)" in code
+    assert "self.layer2_0_conv2 = nn.Conv2d(16, 16, kernel_size=3, padding=1)" in code
+    assert "self.layer1 = nn.ModuleList([" in code  # the other instances stay modules
+    params = init_weights(net, seed=4, dtype="float64")
+    assert verify_network(net, TARGETS, "float64", weights=params).ok
+
+
+def test_block_code_is_ruff_clean(tmp_path):
+    from backend_cases import block_network
+    (tmp_path / "blocks.py").write_text(cnnspec.compile(block_network(), "torch"))
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--no-cache",
+                             str(tmp_path)], check=False, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

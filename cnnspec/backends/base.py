@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import keyword
 
-from ..graph import consumers, edges_of
+from ..graph import consumers
 from ..ir import Network, Node
 from ..names import BUILTINS, unique
 
@@ -54,21 +54,26 @@ def python_name(name: str) -> str:
 def stays_x(network: Network) -> set[str]:
     """The nodes whose value stays `x`: read by the next node only, and not an output unless
     it is the last node."""
-    nodes = network.nodes
-    readers = consumers(edges_of(nodes))
-    outputs = {n.name for n in network.output_nodes}
+    return x_values([(n.name, n.inputs) for n in network.nodes],
+                    {n.name for n in network.output_nodes})
+
+
+def x_values(items, outputs: set[str]) -> set[str]:
+    """stays_x over (name, inputs) items in topological order (nodes, or whole blocks)."""
+    readers = consumers(dict(items))
     keep = set()
-    for i, node in enumerate(nodes):
-        following = nodes[i + 1].name if i + 1 < len(nodes) else None
-        if all(r == following for r in readers[node.name]) and (
-                node.name not in outputs or following is None):
-            keep.add(node.name)
+    for i, (name, _) in enumerate(items):
+        following = items[i + 1][0] if i + 1 < len(items) else None
+        if all(r == following for r in readers[name]) and (name not in outputs or following is None):
+            keep.add(name)
     return keep
 
 
-def value_names(network: Network, reserved: frozenset[str], input_name: str = "input_") -> dict[str, str]:
-    """node name -> the variable holding its value in generated code (see the module doc)."""
-    plain = stays_x(network)
+def value_names(network: Network, reserved: frozenset[str], input_name: str = "input_",
+                plain: set[str] | None = None) -> dict[str, str]:
+    """node name -> the variable holding its value in generated code (see the module doc);
+    `plain`: the values that stay `x` (default: stays_x)."""
+    plain = stays_x(network) if plain is None else plain
     taken = set(reserved) | {"x", input_name} | set(keyword.kwlist) | BUILTINS
     names = {}
     for i, node in enumerate(network.nodes):

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from .. import layout
 from ..ir import Network, Node
 from ..names import TORCH_MODULE_GLOBALS, UNSAFE_ATTRIBUTES, torch_attribute_names, unique
-from . import class_name
-from .base import Emitter, fused_activation
+from . import class_name, torch_blocks
+from .base import Emitter, fused_activation, value_names, x_values
 
 FUNCTIONS = {"relu": "torch.relu({})", "sigmoid": "torch.sigmoid({})", "tanh": "torch.tanh({})",
              "softmax": "torch.softmax({}, dim=1)", "linear": "{}"}
@@ -50,10 +50,14 @@ class Emitted:
 
 
 def attribute_names(network: Network) -> dict[str, str]:
-    """Layer name -> attribute name: cnnspec.names.torch_attribute_names for plain names; a
-    hierarchical name `layer2.0.conv1` becomes `layer2_0_conv1` (in flat code), `_` appended
-    while it is unsafe or taken."""
-    names = [n.name for n in network.layers]
+    """Layer name -> attribute name (torch_attribute_names_of)."""
+    return torch_attribute_names_of([n.name for n in network.layers])
+
+
+def torch_attribute_names_of(names: list[str]) -> dict[str, str]:
+    """cnnspec.names.torch_attribute_names for plain names; a hierarchical name
+    `layer2.0.conv1` becomes `layer2_0_conv1` (in flat code), `_` appended while it is unsafe
+    or taken."""
     plain = [n for n in names if "." not in n]
     attrs = torch_attribute_names(plain)
     taken = set(plain) | set(attrs.values()) | UNSAFE_ATTRIBUTES
@@ -79,6 +83,9 @@ class Generator(Emitter):
         self.cls = class_name(network)
         self.attrs = attribute_names(network)
         self.orders = layout.flat_orders(network)
+        self.groups, self.classes, self.flat_notes = [], [], []
+        if network.instances:
+            self.plan_blocks()
         self.layers = [(node, self.emit(node)) for node in network.layers]
         self.rules = freeze_rules(network.nodes, self.attrs)
         self.stages = {name: freeze_rules(nodes, self.attrs)
@@ -95,8 +102,11 @@ class Generator(Emitter):
         parts = [self.header() + ("\n" + stages if stages else "")]
         if any("PaddedAvgPool2d(" in (e.module or "") for _, e in self.layers):
             parts.append(PADDED_AVG_POOL)
+        parts += [self.blocks_note()] + [c.source for c in self.classes]
         parts += [self.class_source(), self.set_stage_source(),
                   self.load_source(), self.save_source(), HELPERS]
+        if self.classes:
+            parts.append(SCOPED)
         code = "\n".join(parts)
         if "_flat_rows(" in code or "_to_nhwc(" in code:
             parts.append(ROW_HELPERS + FLAT_ROWS)
@@ -115,19 +125,116 @@ class Generator(Emitter):
                "load_portable(model, params) and come back with\nto_portable(model).\n\"\"\"\n")
         return doc + "\n" + "\n".join(imports) + "\n"
 
+    # --- blocks: one class per definition (cnnspec.backends.torch_blocks) ---
+
+    def plan_blocks(self) -> None:
+        groups, self.flat_notes = torch_blocks.prepare(self.net)
+        taken = torch_blocks.reserved_class_names(self.net, self.cls)
+        for _ in range(3):  # drop the groups a class could not be made for, then remake
+            classes, failed = torch_blocks.build_classes(self.net, groups, Generator, set(taken))
+            kept = [g for g in groups if not any(u.instance.name in failed for u in g)]
+            self.flat_notes += [g[0].instance.parent or g[0].instance.name
+                                for g in groups if g not in kept]
+            if len(kept) == len(groups):
+                break
+            groups = kept
+        self.groups, self.classes = groups, classes
+        if not groups:
+            return
+        top = [n.name for n in self.net.layers if n.name not in self.in_blocks] + \
+              list(dict.fromkeys(self.group_name(g) for g in groups))
+        attrs = torch_attribute_names_of(top)
+        for group in groups:
+            for i, use in enumerate(group):
+                use.path = attrs[self.group_name(group)] + (f"[{i}]" if self.looped(group) else "")
+                inner = attribute_names(torch_blocks.sub_network(self.net, use))
+                for node in use.nodes:
+                    self.attrs[node.name] = f"{use.path}.{inner[torch_blocks.leaf(use.instance.name, node.name)]}"
+            self.attrs[self.group_name(group)] = attrs[self.group_name(group)]
+        self.var = self.item_values()
+
+    def group_name(self, group) -> str:
+        inst = group[0].instance
+        return inst.parent if self.looped(group) else inst.name
+
+    @staticmethod
+    def looped(group) -> bool:
+        return group[0].instance.repeat is None and group[0].instance.parent is not None
+
+    @property
+    def in_blocks(self) -> dict[str, list]:
+        return {n.name: g for g in self.groups for u in g for n in u.nodes}
+
+    def items(self) -> list[tuple[Node | list, str, tuple[str, ...]]]:
+        """(node or group, its value's node name, inputs) in order: a group stands for its
+        nodes, read as its last node's value."""
+        owner = self.in_blocks
+        out, seen = [], set()
+        for node in self.net.nodes:
+            group = owner.get(node.name)
+            if group is None:
+                out.append((node, node.name, tuple(self.item_of(i, owner) for i in node.inputs)))
+            elif id(group) not in seen:
+                seen.add(id(group))
+                out.append((group, group[-1].nodes[-1].name, (group[0].source,)))
+        return out
+
+    @staticmethod
+    def item_of(name: str, owner) -> str:
+        group = owner.get(name)
+        return name if group is None else group[-1].nodes[-1].name
+
+    def item_values(self) -> dict[str, str]:
+        items = self.items()
+        plain = x_values([(name, inputs) for _, name, inputs in items],
+                         {n.name for n in self.net.output_nodes})
+        inner = {n for g in self.groups for u in g for n in (x.name for x in u.nodes)}
+        plain |= {n for n in inner if n not in {name for _, name, _ in items}}
+        return value_names(self.net, self.reserved, self.input_name, plain)
+
+    def group_init(self, group) -> list[str]:
+        attr = self.attrs[self.group_name(group)]
+        calls = [f"{u.cls}({', '.join(u.args)})" for u in group]
+        if not self.looped(group):
+            return [f"        self.{attr} = {calls[0]}"]
+        return [f"        self.{attr} = nn.ModuleList([", *[f"            {c}," for c in calls],
+                "        ])"]
+
+    def group_run(self, group) -> list[str]:
+        name = self.group_name(group)
+        attr, src = self.attrs[name], self.var[group[0].source]
+        out = group[-1].nodes[-1]
+        note = f"  # {comment(out)}"
+        if not self.looped(group):
+            return [f'        {self.dest(out)} = self.{attr}({src}, _scoped(keep, "{name}.")){note}']
+        lines = [] if src == self.dest(out) else [f"        {self.dest(out)} = {src}"]
+        return lines + [f"        for i, block in enumerate(self.{attr}):",
+                        f'            {self.dest(out)} = block({self.dest(out)}, _scoped(keep, f"{name}.{{i}}.")){note}']
+
     def class_source(self) -> str:
         lines = [f"class {self.cls}(nn.Module):", *self.class_doc(), "",
                  "    def __init__(self) -> None:", "        super().__init__()"]
+        owner, done = self.in_blocks, set()
         for node, emitted in self.layers:
-            if emitted.module:
+            group = owner.get(node.name)
+            if group is not None and id(group) not in done:
+                done.add(id(group))
+                lines += self.group_init(group)
+            elif group is None and emitted.module:
                 lines.append(f"        self.{self.attrs[node.name]} = {emitted.module}")
         lines += self.freeze_call()
         lines += self.forward_source().rstrip("\n").split("\n")
         if self.input_var != "x":
             lines.append(f"        {self.input_var} = x")
+        done = set()
         for node, emitted in self.layers:
-            lines.append(f"        {self.dest(node)} = {emitted.call}  # {comment(node)}")
-            lines.append(f'        keep("{node.name}", {self.dest(node)})')
+            group = owner.get(node.name)
+            if group is not None and id(group) not in done:
+                done.add(id(group))
+                lines += self.group_run(group)
+            elif group is None:
+                lines.append(f"        {self.dest(node)} = {emitted.call}  # {comment(node)}")
+                lines.append(f'        keep("{node.name}", {self.dest(node)})')
         lines.append(f"        return {self.returned()}")
         if self.training:
             lines += (TRAIN if self.frozen_batchnorm else "").replace("{cls}", self.cls).rstrip("\n").split("\n")
@@ -147,6 +254,12 @@ class Generator(Emitter):
         return (FORWARD.replace("{signature}", doc)
                 .replace(") -> torch.Tensor:\n        \"\"\"(", f") -> {result}:\n        \"\"\"(")
                 .replace("keep) -> torch.Tensor:", f"keep) -> {result}:"))
+
+    def blocks_note(self) -> str:
+        if not self.flat_notes:
+            return ""
+        return ("# Generated flat (not as block modules): " + ", ".join(self.flat_notes) +
+                "\n# (see cnnspec.backends.torch_blocks for when a block instance stays flat)\n")
 
     # --- transfer learning: freeze rules, learning-rate scales, stages ---
 
@@ -507,6 +620,12 @@ def set_stage(model: {cls}, name: str) -> None:
     if name not in STAGES:
         raise ValueError(f"no training stage {name!r}; the stages are: {', '.join(STAGES)}")
     model._freeze(**STAGES[name])
+'''
+
+SCOPED = '''
+def _scoped(keep, prefix: str):
+    """keep(name, value) for the layers of a block instance: names prefixed by the instance's."""
+    return lambda name, value: keep(prefix + name, value)
 '''
 
 HELPERS = '''

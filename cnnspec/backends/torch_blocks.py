@@ -24,6 +24,7 @@ with freeze rules or training stages (their rules name top-level attributes).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -107,7 +108,7 @@ def find_uses(network: Network, orders) -> tuple[list[list[Use]], list[str]]:
 
 def chained(uses: list[Use], readers, outputs) -> bool:
     """Whether each use reads the previous one's output, which nothing else reads."""
-    for before, after in zip(uses, uses[1:]):
+    for before, after in itertools.pairwise(uses):
         last, inside = before.nodes[-1].name, {n.name for n in after.nodes}
         if after.source != last or last in outputs or any(r not in inside for r in readers[last]):
             return False

@@ -317,7 +317,28 @@ def test_an_instance_read_inside_stays_flat_with_a_note():
 
 def test_block_code_is_ruff_clean(tmp_path):
     from backend_cases import block_network
-    (tmp_path / "blocks.py").write_text(cnnspec.compile(block_network(), "torch"))
+    for target in TARGETS:
+        (tmp_path / f"blocks_{target}.py").write_text(cnnspec.compile(block_network(), target))
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--no-cache",
                              str(tmp_path)], check=False, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_block_instances_become_one_keras_function_per_variant():
+    from backend_cases import block_network
+    net = block_network()
+    code = cnnspec.compile(net, "keras")
+    assert code.count("\ndef res(x, name, in_channels, dtype=\"float32\"):") == 1
+    assert code.count("\ndef res_2(x, name, dtype=\"float32\"):") == 1
+    assert '    x = res(x, "layer1.0", 8, dtype=dtype)  # 8x8x8' in code
+    assert '    x = res_2(x, "layer2.0", dtype=dtype)  # 4x4x16' in code
+    assert 'name=f"{name}.conv1"' in code
+    params = init_weights(net, seed=4, dtype="float64")
+    model = runtime.build_model(net, "keras", params, dtype="float64")
+    assert model.get_layer("layer2.0.proj").strides == (2, 2)
+    assert {k: np.asarray(v).shape for k, v in model.cnnspec_module.to_portable(model).items()} == \
+        {k: v.shape for k, v in params.items()}
+    x = batch(net)
+    layers = runtime.run_layers(model, "keras", net, x)
+    assert set(layers) == {n.name for n in net.layers}
+    assert worst_against(framework_reference(net, params, x), layers)[0] <= RTOL["float64"]

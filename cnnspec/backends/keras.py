@@ -32,7 +32,9 @@ from ..ir import Network, Node
 from ..names import KERAS_MODULE_GLOBALS, keras_helper_name
 from ..shapes import same_padding, shape_text
 from . import builder_name
-from .base import Emitter, fused_activation
+from . import keras_blocks as kb
+from . import torch_blocks as tb
+from .base import Emitter, fused_activation, value_names
 
 POOL_LAYER = '''
 
@@ -362,7 +364,55 @@ class KerasWriter(Emitter):
     dropout_layer = zeropad_layer = activation_layer = staticmethod(simple_steps)
     add_layer = multiply_layer = concat_layer = staticmethod(merge_steps)
 
-    def layer(self, node: Node) -> None:
+    # --- blocks: one function per definition (cnnspec.backends.keras_blocks) ---
+
+    def plan_blocks(self, live: set[str]) -> None:
+        self.groups, self.functions, self.flat_notes = [], [], []
+        if not self.network.instances:
+            return
+        groups, self.flat_notes = tb.prepare(self.network)
+        groups = [g for g in groups if g[-1].nodes[-1].name in live]
+        taken = kb.reserved_function_names(builder_name(self.network))
+        for _ in range(3):
+            functions, failed = self.make_functions(groups, set(taken))
+            kept = [g for g in groups if not any(u.instance.name in failed for u in g)]
+            self.flat_notes += [tb.group_name(g) for g in groups if g not in kept]
+            if len(kept) == len(groups):
+                break
+            groups = kept
+        self.groups, self.functions = groups, functions
+        self.var = value_names(self.network, self.reserved, self.input_name,
+                               tb.plain_values(self.network, groups))
+
+    def make_functions(self, groups, taken):
+        functions, failed, counters = [], set(), {}
+        for sig, uses in tb.variants(groups).items():
+            made = kb.make_function(self.network, sig[0], uses, KerasWriter, counters, taken)
+            if made is None:
+                failed |= {u.instance.name for u in uses}
+                continue
+            name, source, calls = made
+            functions.append(source)
+            for use, args in zip(uses, calls):
+                use.cls, use.args = name, args
+        return functions, failed
+
+    def group_lines(self, group) -> None:
+        src, out = self.var[group[0].source], group[-1].nodes[-1]
+        for i, use in enumerate(group):
+            target = self.dest(out)
+            arg = src if i == 0 else target
+            args = "".join(f", {a}" for a in use.args)
+            note = f"  # {shape_text(use.nodes[-1].out_shape)}"
+            self.lines.append(f'    {target} = {use.cls}({arg}, "{use.instance.name}"{args}, '
+                              f"dtype=dtype){note}")
+
+    def layer(self, node: Node, shown: bool = True) -> None:
+        if not shown:  # inside a block function: only its weights and custom layers count
+            lines, self.lines = self.lines, []
+            self.layer(node)
+            self.lines = lines
+            return
         steps = self.emit(node)
         srcs = self.srcs(node)
         arg = srcs[0] if len(srcs) == 1 else f"[{', '.join(srcs)}]"
@@ -398,9 +448,15 @@ class KerasWriter(Emitter):
                 f"    {'x = ' if self.input_var == 'x' else ''}inputs = {inputs}  # {shape_text(shape)}"]
         live = set(ancestors(edges_of(net.nodes), [n.name for n in net.output_nodes]))
         dead = [node.name for node in net.layers if node.name not in live]
+        self.plan_blocks(live)
+        owner, done = tb.owners(self.groups), set()
         for node in net.layers:
+            group = owner.get(node.name)
+            if group is not None and id(group) not in done:
+                done.add(id(group))
+                self.group_lines(group)
             if node.name in live:
-                self.layer(node)
+                self.layer(node, shown=group is None)
         if dead:  # a functional Model holds only layers that some output depends on
             self.lines.append(f"    # not built: no output depends on {', '.join(dead)}")
         tail = f'    return keras.Model(inputs, {self.returned("[{}]")}, name="{net.name}")'
@@ -490,6 +546,10 @@ def generate(network: Network) -> str:
            f'{training.usage()}"""\n')
     parts = [doc, "\nimport keras\nimport numpy as np\n"]
     parts += [code for name, code in CUSTOM_LAYERS.items() if name in writer.custom]
+    if writer.flat_notes:
+        parts.append("\n\n# Generated flat (not as block functions): " + ", ".join(writer.flat_notes) +
+                     "\n# (see cnnspec.backends.torch_blocks for when a block instance stays flat)")
+    parts += ["\n\n" + code for code in writer.functions]
     parts += ["\n\n" + builder + "\n\n\n" + writer.weight_table() + training.constants() + "\n",
               LOADERS, *training.functions()]
     return "".join(parts)

@@ -28,7 +28,7 @@ from .. import layout
 from ..ir import Network, Node
 from ..names import TORCH_MODULE_GLOBALS, UNSAFE_ATTRIBUTES, torch_attribute_names, unique
 from . import class_name, torch_blocks
-from .base import Emitter, fused_activation, value_names, x_values
+from .base import Emitter, fused_activation, value_names
 
 FUNCTIONS = {"relu": "torch.relu({})", "sigmoid": "torch.sigmoid({})", "tanh": "torch.tanh({})",
              "softmax": "torch.softmax({}, dim=1)", "linear": "{}"}
@@ -153,43 +153,15 @@ class Generator(Emitter):
             self.attrs[self.group_name(group)] = attrs[self.group_name(group)]
         self.var = self.item_values()
 
-    def group_name(self, group) -> str:
-        inst = group[0].instance
-        return inst.parent if self.looped(group) else inst.name
-
-    @staticmethod
-    def looped(group) -> bool:
-        return group[0].instance.repeat is None and group[0].instance.parent is not None
+    group_name = staticmethod(torch_blocks.group_name)
+    looped = staticmethod(torch_blocks.looped)
 
     @property
     def in_blocks(self) -> dict[str, list]:
-        return {n.name: g for g in self.groups for u in g for n in u.nodes}
-
-    def items(self) -> list[tuple[Node | list, str, tuple[str, ...]]]:
-        """(node or group, its value's node name, inputs) in order: a group stands for its
-        nodes, read as its last node's value."""
-        owner = self.in_blocks
-        out, seen = [], set()
-        for node in self.net.nodes:
-            group = owner.get(node.name)
-            if group is None:
-                out.append((node, node.name, tuple(self.item_of(i, owner) for i in node.inputs)))
-            elif id(group) not in seen:
-                seen.add(id(group))
-                out.append((group, group[-1].nodes[-1].name, (group[0].source,)))
-        return out
-
-    @staticmethod
-    def item_of(name: str, owner) -> str:
-        group = owner.get(name)
-        return name if group is None else group[-1].nodes[-1].name
+        return torch_blocks.owners(self.groups)
 
     def item_values(self) -> dict[str, str]:
-        items = self.items()
-        plain = x_values([(name, inputs) for _, name, inputs in items],
-                         {n.name for n in self.net.output_nodes})
-        inner = {n for g in self.groups for u in g for n in (x.name for x in u.nodes)}
-        plain |= {n for n in inner if n not in {name for _, name, _ in items}}
+        plain = torch_blocks.plain_values(self.net, self.groups)
         return value_names(self.net, self.reserved, self.input_name, plain)
 
     def group_init(self, group) -> list[str]:

@@ -33,7 +33,9 @@ from ..ir import Instance, Network, Node
 from ..names import BUILTINS, KEYWORDS, TORCH_MODULE_GLOBALS, unique
 from .base import python_name
 
-DEFAULTS = {"stride": "1", "padding": "0", "dilation": "1", "groups": "1", "bias": "True"}
+# Constructor keywords the generators leave out at their default (PyTorch, then Keras).
+DEFAULTS = {"stride": "1", "padding": "0", "dilation": "1", "groups": "1", "bias": "True",
+            "strides": "(1, 1)", "dilation_rate": "(1, 1)", "use_bias": "True"}
 POSITIONAL = {"nn.Conv2d": ("in", "out"), "nn.Linear": ("in", "out"),
               "nn.BatchNorm2d": ("channels",), "nn.BatchNorm1d": ("channels",)}
 NUMBER = re.compile(r"^-?\d+$|^\(\d+, \d+\)$")
@@ -213,23 +215,28 @@ def sub_network(network: Network, use: Use) -> Network:
 def build_classes(network: Network, groups: list[list[Use]], generator, taken: set[str]):
     """One BlockClass per (definition, variant); uses whose code cannot be shared are dropped
     from `groups` (returned: the classes, and notes on what stayed flat)."""
-    variants: dict[tuple, list[Use]] = {}
-    for group in groups:
-        for use in group:
-            sig = (use.instance.block,) + tuple(
-                (leaf(use.instance.name, n.name), n.kind,
-                 tuple("in" if i == use.source else leaf(use.instance.name, i) for i in n.inputs))
-                for n in use.nodes)
-            variants.setdefault(sig, []).append(use)
     classes, failed = [], set()
     counters: dict[str, int] = {}
-    for sig, uses in variants.items():
+    for sig, uses in variants(groups).items():
         made = make_class(network, sig[0], uses, generator, counters, taken)
         if made is None:
             failed |= {u.instance.name for u in uses}
         else:
             classes.append(made)
     return classes, failed
+
+
+def variants(groups) -> dict[tuple, list[Use]]:
+    """The uses grouped by block definition and layer structure (names, kinds, inputs)."""
+    found: dict[tuple, list[Use]] = {}
+    for group in groups:
+        for use in group:
+            sig = (use.instance.block,) + tuple(
+                (leaf(use.instance.name, n.name), n.kind,
+                 tuple("in" if i == use.source else leaf(use.instance.name, i) for i in n.inputs))
+                for n in use.nodes)
+            found.setdefault(sig, []).append(use)
+    return found
 
 
 def make_class(network, block, uses, generator, counters, taken) -> BlockClass | None:
@@ -277,3 +284,48 @@ def class_source(name, block, uses, gen, params, init) -> str:
 
 def reserved_class_names(network: Network, cls: str) -> set[str]:
     return {cls} | set(TORCH_MODULE_GLOBALS) | KEYWORDS | BUILTINS | {"PaddedAvgPool2d", "_scoped"}
+
+
+# --- the top level seen as items: the nodes outside blocks, and one item per group ---
+
+def owners(groups) -> dict[str, list[Use]]:
+    """node name -> the group (list of uses) generating it, for the nodes inside blocks."""
+    return {n.name: g for g in groups for u in g for n in u.nodes}
+
+
+def items(network: Network, groups) -> list[tuple[object, str, tuple[str, ...]]]:
+    """(node or group, its value's node name, inputs) in order; a group is read as its last
+    node's value."""
+    owner = owners(groups)
+    out, seen = [], set()
+    for node in network.nodes:
+        group = owner.get(node.name)
+        if group is None:
+            inputs = tuple(i if i not in owner else owner[i][-1].nodes[-1].name for i in node.inputs)
+            out.append((node, node.name, inputs))
+        elif id(group) not in seen:
+            seen.add(id(group))
+            out.append((group, group[-1].nodes[-1].name, (group[0].source,)))
+    return out
+
+
+def plain_values(network: Network, groups) -> set[str]:
+    """The values that stay `x` at the top level (base.x_values over the items); the nodes
+    inside blocks need no top-level name."""
+    from .base import x_values
+    listed = items(network, groups)
+    plain = x_values([(name, inputs) for _, name, inputs in listed],
+                     {n.name for n in network.output_nodes})
+    item_names = {name for _, name, _ in listed}
+    return plain | {n for n in owners(groups) if n not in item_names}
+
+
+def group_name(group) -> str:
+    """The top-level instance a group generates: the use, or the repeat of its uses."""
+    inst = group[0].instance
+    return inst.parent if looped(group) else inst.name
+
+
+def looped(group) -> bool:
+    """Whether the group is the instances of a repeat (a ModuleList / a loop of calls)."""
+    return group[0].instance.parent is not None

@@ -342,3 +342,40 @@ def test_block_instances_become_one_keras_function_per_variant():
     layers = runtime.run_layers(model, "keras", net, x)
     assert set(layers) == {n.name for n in net.layers}
     assert worst_against(framework_reference(net, params, x), layers)[0] <= RTOL["float64"]
+
+
+def test_block_instances_become_one_numpy_generator_function_per_code():
+    from backend_cases import block_network
+    net = block_network()
+    code = cnnspec.compile(net, "numpy")
+    assert code.count("\ndef res(x, p, name):") == 1 and code.count("\ndef res_2(x, p, name):") == 1
+    assert '    x = yield from res(x, p, "layer1.0")  # 8x8x8' in code
+    assert '    yield f"{name}.conv1", x' in code
+    params = init_weights(net, seed=4, dtype="float64")
+    model = runtime.build_model(net, "numpy", params, dtype="float64")
+    x = batch(net)
+    layers = runtime.run_layers(model, "numpy", net, x)
+    assert list(layers) == [n.name for n in net.layers]
+    assert worst_against(framework_reference(net, params, x), layers)[0] <= RTOL["float64"]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_spec_layer_named_like_a_block_function_does_not_shadow_it(target):
+    import dataclasses
+
+    from backend_cases import block_network
+    net = block_network()
+    from backend_cases import merge_node
+    gap = net.node("gap")
+    res = dataclasses.replace(gap, name="res", inputs=("stem",), in_shape=(8, 8, 8), out_shape=(8,))
+    both = merge_node("both", "concat flat", ("fc", "res"), [(10,), (8,)], gap.span)
+    net = dataclasses.replace(net, nodes=(*net.nodes[:-2], res, *net.nodes[-2:], both))
+    code = cnnspec.compile(net, target)
+    if target == "torch":  # classes are CamelCase: the value keeps its name
+        assert "class Res(nn.Module):" in code and "res = torch.mean(stem, dim=(2, 3))" in code
+    else:
+        assert "res_ = " in code and ('yield from res(' in code or '= res(stem, "layer1.0"' in code)
+    params = init_weights(net, seed=4, dtype="float64")
+    x = batch(net)
+    layers = runtime.run_layers(runtime.build_model(net, target, params, dtype="float64"), target, net, x)
+    assert worst_against(framework_reference(net, params, x), layers)[0] <= RTOL["float64"]

@@ -381,7 +381,8 @@ class KerasWriter(Emitter):
                 break
             groups = kept
         self.groups, self.functions = groups, functions
-        self.var = value_names(self.network, self.reserved, self.input_name,
+        names = {u.cls for g in groups for u in g}  # a value must not shadow a block function
+        self.var = value_names(self.network, self.reserved | names, self.input_name,
                                tb.plain_values(self.network, groups))
 
     def make_functions(self, groups, taken):

@@ -17,9 +17,15 @@ are emitted.
 
 from __future__ import annotations
 
+import re
+
 from ..ir import Network, Node
+from ..names import BUILTINS, KEYWORDS, unique
 from ..shapes import shape_text
-from .base import Emitter, UnsupportedNode, fused_activation
+from . import torch_blocks as tb
+from .base import Emitter, UnsupportedNode, fused_activation, python_name, value_names
+
+TENSOR_KEY = re.compile(r'p\["([^"]+)"\]')
 
 # --- helper functions emitted into generated modules (only those used) ---
 
@@ -304,16 +310,78 @@ class NumpyEmitter(Emitter):
 
     def module(self) -> str:
         network = self.net
-        body = [self.node_source(node) for node in network.layers]
+        self.plan_blocks()
+        owner, done, body = tb.owners(self.groups), set(), []
+        for node in network.layers:
+            group = owner.get(node.name)
+            if group is None:
+                body.append(self.node_source(node))
+            elif id(group) not in done:
+                done.add(id(group))
+                body.append(self.group_source(group))
         if self.input_var != "x" and network.layers:
             body.insert(0, f"    {self.input_var} = x")
-        if any(node.weights for node in network.layers):
+        if any(node.weights for node in network.layers) or self.groups:
             body.insert(0, PARAMS)
+        if self.flat_notes:
+            body.insert(0, "    # generated flat (not as block functions): " + ", ".join(self.flat_notes))
         dims = ", ".join(str(d) for d in network.input_shape)
         head = HEADER.format(name=network.name, dims=dims, input_shape=tuple(network.input_shape))
         head = head.replace("\n\n\ndef _layers(", features_source(network) + "\n\n\ndef _layers(", 1)
         head = self.outputs_forward(head, dims)
-        return head + ("\n\n".join(body) or NO_LAYERS) + "\n" + helper_source(self.used)
+        functions = "".join("\n\n" + f for f in self.functions)
+        return head + ("\n\n".join(body) or NO_LAYERS) + "\n" + functions + helper_source(self.used)
+
+    # --- blocks: one generator function per definition (variant with the same code) ---
+
+    def plan_blocks(self) -> None:
+        self.groups, self.functions, self.flat_notes = [], [], []
+        if not self.net.instances:
+            return
+        self.groups, self.flat_notes = tb.prepare(self.net)
+        by_code: dict[str, list] = {}
+        for group in self.groups:
+            for use in group:
+                by_code.setdefault(self.block_body(use), []).append(use)
+        counters: dict[str, int] = {}
+        taken = set(RESERVED) | KEYWORDS | BUILTINS
+        for code, uses in by_code.items():
+            block = uses[0].instance.block
+            counters[block] = counters.get(block, 0) + 1
+            name = unique(python_name(block) + (f"_{counters[block]}" if counters[block] > 1 else ""),
+                          taken)
+            for use in uses:
+                use.cls = name
+            self.functions.append(self.function_source(name, uses, code))
+        self.var = value_names(self.net, self.reserved | {u[0].cls for u in by_code.values()},
+                               self.input_name, tb.plain_values(self.net, self.groups))
+
+    def block_body(self, use) -> str:
+        """The statements of one instance, names inside the block: `p[f"{name}.conv1.kernel"]`."""
+        sub = NumpyEmitter(tb.sub_network(self.net, use))
+        lines = [] if sub.input_var == "x" else [f"{sub.input_var} = x"]
+        for node in sub.net.layers:
+            lines += sub.layer_lines(node) + [f'yield f"{{name}}.{node.name}", {sub.dest(node)}']
+        self.used |= sub.used
+        lines.append(f"return {sub.dest(sub.net.layers[-1])}")
+        return "\n".join("    " + TENSOR_KEY.sub(r'p[f"{name}.\1"]', line) for line in lines)
+
+    def function_source(self, name: str, uses, code: str) -> str:
+        first = uses[0].instance
+        return (f"def {name}(x, p, name):\n"
+                f'    """Block {first.block} (line {first.definition.line}), used as '
+                f"{', '.join(u.instance.name for u in uses)}:\n    yields (layer name, value) for "
+                "each of its layers, named <name>.<layer>; returns its output."
+                '"""\n' + code + "\n")
+
+    def group_source(self, group) -> str:
+        src, out = self.var[group[0].source], group[-1].nodes[-1]
+        lines = []
+        for i, use in enumerate(group):
+            arg = src if i == 0 else self.dest(out)
+            lines.append(f'    {self.dest(out)} = yield from {use.cls}({arg}, p, "{use.instance.name}")'
+                         f"  # {shape_text(use.nodes[-1].out_shape)}")
+        return "\n".join(lines)
 
     def outputs_forward(self, head: str, dims: str) -> str:
         """The header's forward, or one returning the listed outputs (a tuple when several)

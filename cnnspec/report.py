@@ -18,8 +18,17 @@ def _rows(summary: dict, depth: int | None = 1) -> list[tuple[str, ...]]:
             + (("",) if graph else ())]
     for row in view_rows(summary, depth):
         cells = _instance_cells(row.item, summary) if row.is_instance else _layer_cells(row.item, summary)
-        rows.append(cells + ((", ".join(row.connected),) if graph else ()))
+        rows.append(cells + ((_connected(row.connected),) if graph else ()))
     return rows
+
+
+SHOWN_INPUTS = 8  # a merge of up to 1,000 inputs shows the first ones and how many more
+
+
+def _connected(names: tuple[str, ...]) -> str:
+    if len(names) <= SHOWN_INPUTS:
+        return ", ".join(names)
+    return ", ".join(names[:SHOWN_INPUTS - 1]) + f", ... ({len(names):,} inputs)"
 
 
 def _layer_cells(layer: dict, summary: dict) -> tuple[str, ...]:

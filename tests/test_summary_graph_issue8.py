@@ -328,3 +328,13 @@ def test_shipped_specs_are_chains():
     for name in SHIPPED:
         network_, _ = analyse(SourceFile.read(ROOT / "specs" / f"{name}.cnn"))
         assert is_chain(network_.summary()), name
+
+
+def test_a_wide_merge_shows_its_first_inputs_and_their_number():
+    branches = [conv(f"b{i}", ["input"], (8, 8, 4), 4, 3 + i) for i in range(12)]
+    join = plain("join", "concat", [b.name for b in branches], (8, 8, 48), 20)
+    rows = {r[0]: r for r in table_rows(report.table(network([*branches, join]).summary()))}
+    assert rows["join"][-1] == "b0, b1, b2, b3, b4, b5, b6, ... (12 inputs)"
+    eight = network([*branches[:8], replace(join, inputs=tuple(f"b{i}" for i in range(8)))])
+    rows = {r[0]: r for r in table_rows(report.table(eight.summary()))}
+    assert rows["join"][-1] == ", ".join(f"b{i}" for i in range(8))

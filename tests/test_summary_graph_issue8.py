@@ -8,6 +8,7 @@ what main's code printed before issue 8 (tests/fixtures/summary_chain/, written 
 from __future__ import annotations
 
 import json
+import random
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +21,7 @@ from cnnspec.instances import holders
 from cnnspec.ir import Instance, Network, Node, Weight, freeze_attrs
 from cnnspec.source import SourceFile, Span
 from cnnspec.summary_view import is_chain
+from cnnspec.summary_view import rows as view_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "fixtures" / "summary_chain"
@@ -338,3 +340,49 @@ def test_a_wide_merge_shows_its_first_inputs_and_their_number():
     eight = network([*branches[:8], replace(join, inputs=tuple(f"b{i}" for i in range(8)))])
     rows = {r[0]: r for r in table_rows(report.table(eight.summary()))}
     assert rows["join"][-1] == ", ".join(f"b{i}" for i in range(8))
+
+
+# --- random nested blocks: every view accounts for every layer once ------------------------------
+
+def random_network(seed: int) -> Network:
+    """Nodes in nested instances (uses and repeats up to 3 deep), each reading 1-3 earlier nodes."""
+    rng = random.Random(seed)
+    nodes, instances = [], []
+
+    def fill(prefix: str, parent: str | None, level: int) -> None:
+        for i in range(rng.randint(1, 4)):
+            name = f"{prefix}u{i}" if prefix == "" else f"{prefix}{i}"
+            if level < 3 and rng.random() < 0.4:
+                repeat = rng.choice([None, 2, 3])
+                instances.append(Instance(name, f"blk{level}", span(3 + level), span(30),
+                                          repeat=repeat, parent=parent))
+                fill(f"{name}.", name, level + 1)
+                continue
+            earlier = ["input"] + [n.name for n in nodes]
+            inputs = rng.sample(earlier, min(len(earlier), rng.randint(1, 3)))
+            nodes.append(conv(name, inputs, (8, 8, 4), 4, 3 + len(nodes), frozen=rng.random() < 0.2))
+
+    fill("", None, 0)
+    return network(nodes, instances=[i for i in instances if any(
+        n.name.startswith(i.name + ".") for n in nodes)])
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_every_view_of_random_nested_blocks_shows_each_layer_once(seed):
+    net = random_network(seed)
+    summary = net.summary()
+    by_name = {i["name"]: i for i in summary["instances"]}
+    for depth in (1, 2, 3, 4, None):
+        rows = view_rows(summary, depth)
+        covered = [n.name for r in rows for n in (
+            net.instance_nodes(r.item["name"]) if r.is_instance else [net.node(r.item["name"])])]
+        assert covered == [n.name for n in net.layers], depth
+        assert sum(r.item["params"] for r in rows) == net.total_params
+        assert sum(r.item["trainable_params"] for r in rows) == net.trainable_params
+        shown = {r.item["name"] for r in rows} | {n.name for n in net.nodes}
+        assert all(name in shown for r in rows for name in r.connected)
+        if depth is None:
+            assert not any(r.is_instance for r in rows)
+        for r in rows:
+            if r.is_instance:
+                assert len(holders(r.item["output"], by_name)) >= (depth or 0)

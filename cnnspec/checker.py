@@ -9,7 +9,7 @@ from .args import MAX_SIZE, ArgReader, did_you_mean
 from .composition import Imports, resolve_import, use_entries
 from .diagnostics import Diagnostics
 from .ir import Network, Node, freeze_attrs
-from .layers import COMMON_OPTIONS, KINDS, NODE_KIND, Resolved, activation_advice
+from .kinds import COMMON_OPTIONS, KINDS, NODE_KIND, Resolved, activation_advice
 from .limits import MAX_LAYERS
 from .names import RESERVED_LAYER_NAMES, automatic_names, network_name_from_file
 from .shapes import shape_text

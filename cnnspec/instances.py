@@ -29,6 +29,7 @@ class _Totals:
         self.inside = name + "."
         self.nodes = self.params = self.trainable = self.macs = 0
         self.weighted = self.frozen = 0
+        self.scales: dict[float, None] = {}  # the learning-rate scales of its unfrozen weights
         self.last = None
         self.inputs: dict[str, None] = {}  # ordered set: nodes outside the instance it reads
 
@@ -40,6 +41,8 @@ class _Totals:
         if node.weights:
             self.weighted += 1
             self.frozen += node.frozen
+            if not node.frozen:
+                self.scales[node.lr_scale] = None
         self.last = node
         for source in node.inputs:
             if not source.startswith(self.inside):
@@ -63,6 +66,8 @@ class _Totals:
             "non_trainable_params": self.params - self.trainable,
             "macs": self.macs,
             "frozen": self.weighted > 0 and self.frozen == self.weighted,
+            "lr_scale": next(iter(self.scales)) if len(self.scales) == 1 else (
+                None if self.scales else 1.0),
         }
 
 

@@ -44,6 +44,9 @@ def _instance_cells(instance: dict, summary: dict) -> tuple[str, ...]:
     """A block instance folded into one row: its output's shape and its nodes' totals."""
     trainable = "frozen" if instance["frozen"] else (
         f"{instance['trainable_params']:,}" if instance["params"] else "")
+    scale = instance.get("lr_scale", 1.0)
+    if not instance["frozen"] and scale != 1.0:
+        trainable += " (lr mixed)" if scale is None else f" (lr x{scale:g})"
     return (instance["name"], instance_kind(instance), shape_text(instance["output_shape"]),
             f"{instance['params']:,}", trainable, _line(instance, summary))
 

@@ -386,3 +386,17 @@ def test_every_view_of_random_nested_blocks_shows_each_layer_once(seed):
         for r in rows:
             if r.is_instance:
                 assert len(holders(r.item["output"], by_name)) >= (depth or 0)
+
+
+def test_learning_rate_scales_of_a_collapsed_instance():
+    net = resnet_like()
+    scaled = [replace(n, lr_scale=0.1) if n.name.startswith("layer1.") else n for n in net.layers]
+    summary = network(scaled, net.outputs, net.instances).summary()
+    assert [i["lr_scale"] for i in summary["instances"]] == [0.1, 0.1, 0.1]
+    assert {r[0]: r for r in table_rows(report.table(summary))}["layer1"][4] == "592 (lr x0.1)"
+    mixed = [replace(n, lr_scale=0.5) if n.name == "layer1.1.conv1" else n for n in scaled]
+    summary = network(mixed, net.outputs, net.instances).summary()
+    assert [i["lr_scale"] for i in summary["instances"]] == [None, 0.1, None]
+    rows = {r[0]: r for r in table_rows(report.table(summary, depth=2))}
+    assert (rows["layer1.0"][4], rows["layer1.1"][4]) == ("296 (lr x0.1)", "296 (lr mixed)")
+    assert [i["lr_scale"] for i in resnet_like().summary()["instances"]] == [1.0, 1.0, 1.0]

@@ -346,7 +346,7 @@ def test_resnet18_is_torchvisions():
     model, _ = torch_resnet18()
     assert sum(p.numel() for p in model.parameters()) == 11_689_512
     network = checked("resnet18")
-    assert (network.trainable_params, network.non_trainable_params) == (11_689_512, 9_600)
+    assert (network.trainable_params, network.total_params) == (11_689_512, 11_689_512 + 9_600)
     keys = {f"{n.name}.{w.name}" for n in network.nodes for w in n.weights}
     assert {"layer2.0.downsample.kernel", "layer2.0.downsample_bn.moving_variance",
             "layer4.1.conv2.kernel", "fc.bias"} <= keys

@@ -4,10 +4,13 @@
   MACs (worked out from Keras's own layers with the conv and dense formulas), and for every
   Keras Conv2D, Dense and BatchNormalization layer the spec node that corresponds to it by
   `keras_to_spec`: output shape, parameter count, portable weight names and shapes, and which
-  of these layers feed it (the wiring, shortcuts and concats included).
+  of these layers feed it (the wiring, shortcuts and concats included); and the spec built
+  for NumPy with the Keras model's own weights (batch-norm statistics randomised) computes
+  the Keras model's features and predictions.
 - resnet18, the inception module and the two-head network against PyTorch models written here
   by hand (torchvision is not installable): the same comparisons per weighted module, the
-  wiring read from torch.fx.
+  wiring read from torch.fx; resnet18 built for NumPy with the hand-written model's weights
+  gives its logits.
 - Every `expect` line of every graph spec is live: changing its value gives E401 at its line.
 
 Until the graph frontend (blocks, repeat, from=, merges, output) is merged, these specs do not
@@ -158,6 +161,37 @@ def test_merges_equal_keras(stem, merge, keras_kind, count):
     network, model = checked(stem), keras_model(KERAS[stem])
     assert sum(type(layer).__name__ == keras_kind for layer in model.layers) == count
     assert sum(n.kind == merge for n in network.nodes) == count
+
+
+def randomise_batchnorms(model, rng) -> None:
+    """Moving statistics and scales away from 0 and 1, so that eps and the order of use show."""
+    import keras
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            c = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 1.5, c), rng.normal(0, 0.1, c),
+                               rng.normal(0, 0.1, c), rng.uniform(0.5, 1.5, c)])
+
+
+@pytest.mark.parametrize("stem", KERAS)
+def test_outputs_equal_keras(stem):
+    """The spec built for NumPy with the Keras model's own weights, keyed by keras_to_spec,
+    computes what the Keras model computes (the features before the classifier, and after)."""
+    import keras
+    import numpy as np
+
+    import cnnspec
+    network, model, rng = checked(stem), keras_model(KERAS[stem]), np.random.default_rng(0)
+    randomise_batchnorms(model, rng)
+    weights = {f"{keras_to_spec(layer.name)}.{w.name}": np.asarray(w.numpy())
+               for layer in model.layers for w in layer.weights}
+    x = rng.standard_normal((1, 224, 224, 3)).astype(np.float32)
+    names = ["avg_pool", "predictions"]
+    probe = keras.Model(model.input, [model.get_layer(name).output for name in names])
+    ours = cnnspec.build(network, "numpy", weights=weights).forward_layers(x)
+    for name, theirs in zip(names, probe(x, training=False)):
+        theirs = np.asarray(theirs)
+        assert np.abs(ours[name] - theirs).max() <= 1e-5 * np.abs(theirs).max(), name
 
 
 # -- PyTorch models written by hand ----------------------------------------------------------
@@ -350,6 +384,47 @@ def test_resnet18_is_torchvisions():
     keys = {f"{n.name}.{w.name}" for n in network.nodes for w in n.weights}
     assert {"layer2.0.downsample.kernel", "layer2.0.downsample_bn.moving_variance",
             "layer4.1.conv2.kernel", "fc.bias"} <= keys
+
+
+def portable(model) -> dict:
+    """A PyTorch model's weights in cnnspec's portable layout, keyed as the spec names them."""
+    tensors = {"weight": "kernel", "bias": "bias"}
+    bn = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean",
+          "running_var": "moving_variance"}
+    out = {}
+    for name, module in model.named_modules():
+        kind = module._get_name()
+        if kind not in ("Conv2d", "Linear", "BatchNorm2d"):
+            continue
+        for key, value in module.state_dict().items():
+            if key in (bn if kind == "BatchNorm2d" else tensors):
+                value = value.detach().numpy()
+                value = value.transpose(2, 3, 1, 0) if kind == "Conv2d" and key == "weight" else \
+                    value.T if kind == "Linear" and key == "weight" else value
+                tensor = (bn if kind == "BatchNorm2d" else tensors)[key]
+                out[f"{torch_to_spec(name)}.{tensor}"] = value.copy()
+    return out
+
+
+def test_resnet18_outputs_equal_torch():
+    """specs/resnet18.cnn with the hand-written model's weights computes its logits."""
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    import cnnspec
+    torch.manual_seed(0)
+    model, _ = torch_resnet18()
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            for tensor in (module.weight, module.running_var):
+                tensor.data.uniform_(0.5, 1.5)
+            for tensor in (module.bias, module.running_mean):
+                tensor.data.normal_(0, 0.1)
+    x = np.random.default_rng(0).standard_normal((1, 224, 224, 3)).astype(np.float32)
+    with torch.no_grad():
+        theirs = model.eval()(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
+    ours = cnnspec.build(checked("resnet18"), "numpy", weights=portable(model))(x)
+    assert np.abs(ours - theirs).max() <= 1e-5 * np.abs(theirs).max()
 
 
 def test_resnet18_is_shorter_than_the_pytorch_model():

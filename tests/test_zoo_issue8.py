@@ -473,3 +473,16 @@ def test_graph_spec_checks_clean(stem):
     network = checked(stem)
     assert network.instances or len(network.output_nodes) > 1 or \
         any(len(n.inputs) > 1 for n in network.nodes)
+
+
+def test_the_range_example_of_semantics_md():
+    """`freeze conv3.0.conv1..conv3.0.out` in resnet50 takes the residual branch and the add,
+    not the projection conv0/bn0 (which reads the block's input, not conv1)."""
+    import cnnspec
+    checked("resnet50")
+    lines = (SPECS / "resnet50.cnn").read_text().splitlines()
+    text = "\n".join(line for line in lines if "trainable_params" not in line)
+    network = cnnspec.loads(text + "\nfreeze conv3.0.conv1..conv3.0.out\n")
+    assert [n.name for n in network.nodes if n.frozen] == \
+        [f"conv3.0.{name}" for name in ("conv1", "bn1", "conv2", "bn2", "conv3", "bn3", "out")]
+    assert "`freeze conv3.0.conv1..conv3.0.out`" in (SPECS.parent / "docs" / "semantics.md").read_text()

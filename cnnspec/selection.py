@@ -32,7 +32,8 @@ class Layout:
         self.groups = {alias: position_runs(sorted(self.order[m] for m in members))
                        for alias, members in groups.items()}
         self.instances = instance_runs(self.names, instances)
-        self.inputs = [tuple(self.order.get(i, 0) for i in n.inputs) for n in nodes]
+        at = {name: i for i, name in enumerate(self.names)}
+        self.inputs = [tuple(at[i] for i in n.inputs if i in at) for n in nodes]
         self.chain_start = _chain_starts(self.inputs)
         self.failed = with_prefixes(failed)
         self.suggest = suggest

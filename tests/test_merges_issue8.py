@@ -6,10 +6,14 @@ input names as the checker does, and calls the kind's resolve() with the inputs'
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
+import cnnspec
 from cnnspec import kinds
 from cnnspec import syntax as S
+from cnnspec.api import analyse
 from cnnspec.args import ArgReader
 from cnnspec.diagnostics import Diagnostics
 from cnnspec.kinds import KINDS, MANY, NODE_KINDS
@@ -190,3 +194,34 @@ def test_many_inputs_list_the_two_that_disagree():
     d = only_error("m: add " + " ".join(f"i{k}" for k in range(41)), shapes)
     assert "'i0' 4 and 'i40' 5 (and 39 more inputs)" in d.message
     assert len(d.message) < 200
+
+
+# --- through cnnspec.loads, once the graph checker (frontend: cnnspec/expand.py) wires inputs --
+
+needs_graph_checker = pytest.mark.skipif(importlib.util.find_spec("cnnspec.expand") is None,
+                                         reason="the graph checker of issue 8 is not merged yet")
+IN = "input 28x28x3\n"
+
+
+@needs_graph_checker
+def test_a_residual_add_through_loads():
+    net = cnnspec.loads(IN + "a: conv 8 3x3 pad=1\nb: conv 8 3x3 pad=1\ns: add a b -> relu\n")
+    s = net.node("s")
+    assert (s.kind, s.inputs, s.out_shape, s.params, s.macs) == ("add", ("a", "b"), (28, 28, 8), 0, 0)
+    assert s.attrs["activation"] == "relu"
+
+
+@needs_graph_checker
+def test_concat_and_a_squeeze_excite_gate_through_loads():
+    net = cnnspec.loads(IN + "x: conv 16 3x3 pad=1\ny: conv 8 1x1 from=input\nc: concat x y\n"
+                        "g: globalavgpool\ngd: dense 24 -> sigmoid\nm: multiply c gd\n")
+    assert net.node("c").out_shape == (28, 28, 24) and net.node("c").attrs["axis"] == "channels"
+    assert net.node("m").out_shape == (28, 28, 24) and net.node("m").inputs == ("c", "gd")
+
+
+@needs_graph_checker
+def test_a_merge_mismatch_through_loads_is_located():
+    _net, diags = analyse(SourceFile("t.cnn", IN + "a: conv 8 3x3\nb: conv 4 3x3 from=input\nm: add a b\n"))
+    [d] = [d for d in diags if d.code.startswith("E3")]
+    assert (d.code, d.span.line, d.span.col) == ("E312", 4, 1)
+    assert "'a' 26x26x8 and 'b' 26x26x4" in d.message and "conv 8 1x1 from=b" in d.hint

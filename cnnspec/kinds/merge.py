@@ -56,6 +56,7 @@ def inputs_of(r: ArgReader, in_shapes) -> Inputs:
 class Merge(Kind):
     arity = MANY
     fused_activation = True
+    verb = "merges"  # for hints: "name the layers it adds"
 
     def resolve(self, r: ArgReader, layer: S.Layer, in_shapes) -> Resolved | None:
         inputs = inputs_of(r, in_shapes)

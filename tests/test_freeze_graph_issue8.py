@@ -7,9 +7,13 @@ interface the checker calls: plan.add(rule) for each statement, then plan.apply(
 from __future__ import annotations
 
 from graph_ir import freeze, instance, network, sel, unfreeze
+from graph_specs import RESNET, RULES_LINE, block_params, needs_graph_checker
 
+import cnnspec
+from cnnspec.api import analyse
 from cnnspec.diagnostics import Diagnostics
 from cnnspec.selection import Layout
+from cnnspec.source import SourceFile
 from cnnspec.stages import StagePlan
 from cnnspec.suggestions import Suggester
 
@@ -155,3 +159,27 @@ def test_a_rule_on_an_instance_of_weightless_nodes_warns():
     nodes = network(("a", ["input"]), ("blk.m", ["a", "input"], False))
     _nodes, diags = run(nodes, freeze(sel("blk")))
     assert [d.code for d in diags] == ["W501"]
+
+
+# --- through cnnspec.loads, once the graph checker is merged ----------------------------------
+
+@needs_graph_checker
+def test_freeze_an_instance_through_loads():
+    net = cnnspec.loads(RESNET + "freeze layer1\n")
+    assert frozen(net.nodes) == [n.name for n in net.nodes if n.name.startswith("layer1.") and n.weights]
+    assert net.total_params - net.trainable_params == 2 * block_params(16, 16, False)
+
+
+@needs_graph_checker
+def test_a_range_of_instances_through_loads_takes_the_projection():
+    net = cnnspec.loads(RESNET + "freeze layer1..layer2.0\n")
+    assert net.node("layer2.0.proj").frozen and net.node("layer1.0.conv1").frozen
+    assert not net.node("stem").frozen and not net.node("layer2.1.conv1").frozen
+
+
+@needs_graph_checker
+def test_a_range_across_the_two_arms_of_a_block_is_e502_through_loads():
+    _net, diags = analyse(SourceFile("r.cnn", RESNET + "freeze layer2.0.conv1..layer2.0.proj\n"))
+    [d] = [d for d in diags if d.code == "E502"]
+    assert (d.span.line, d.span.col) == (RULES_LINE, 8)
+    assert "'layer2.0.proj' does not depend on 'layer2.0.conv1'" in d.message

@@ -167,7 +167,8 @@ def test_a_rule_on_an_instance_of_weightless_nodes_warns():
 def test_freeze_an_instance_through_loads():
     net = cnnspec.loads(RESNET + "freeze layer1\n")
     assert frozen(net.nodes) == [n.name for n in net.nodes if n.name.startswith("layer1.")]
-    assert net.total_params - net.trainable_params == 2 * block_params(16, 16, False)
+    layer2_moving_stats = 2 * 2 * (2 * 32)  # two blocks, two batchnorms, mean and variance
+    assert net.total_params - net.trainable_params == 2 * block_params(16, 16, False) + layer2_moving_stats
 
 
 @needs_graph_checker

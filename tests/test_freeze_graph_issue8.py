@@ -184,3 +184,18 @@ def test_a_range_across_the_two_arms_of_a_block_is_e502_through_loads():
     [d] = [d for d in diags if d.code == "E502"]
     assert (d.span.line, d.span.col) == (RULES_LINE, 8)
     assert "'layer2.0.proj' does not depend on 'layer2.0.conv1'" in d.message
+
+
+def test_range_walks_off_the_chain_are_bounded_per_analysis():
+    layout = Layout(DIAMOND, {}, Suggester(), range_work=10)
+    assert layout.between([(1, 1)], [(7, 7)]) == [(1, 2), (4, 7)]  # walks 7 layers
+    assert layout.between([(1, 1)], [(7, 7)]) is None  # 7 more would pass 10
+    assert layout.between([(2, 2)], [(4, 4)]) == [(2, 2), (4, 4)]  # 3 still fit
+
+
+def test_a_range_past_the_budget_is_e004_at_the_selection(monkeypatch):
+    from cnnspec import selection
+    monkeypatch.setattr(selection, "MAX_RANGE_WORK", 10)
+    _nodes, diags = run(DIAMOND, freeze(sel("a", "d")), freeze(sel("a", "m", line=41, col=8)))
+    assert [(d.code, d.span.line, d.span.col) for d in diags] == [("E004", 41, 8)]
+    assert "more than 10 layers" in diags[0].message

@@ -16,7 +16,7 @@ from cnnspec import syntax as S
 from cnnspec.api import analyse
 from cnnspec.args import ArgReader
 from cnnspec.diagnostics import Diagnostics
-from cnnspec.kinds import KINDS, MANY, NODE_KINDS
+from cnnspec.kinds import KINDS, MANY, NODE_KINDS, merge
 from cnnspec.parser import parse
 from cnnspec.source import SourceFile
 
@@ -223,3 +223,23 @@ def test_a_merge_mismatch_through_loads_is_located():
     [d] = [d for d in diags if d.code.startswith("E3")]
     assert (d.code, d.span.line, d.span.col) == ("E312", 4, 1)
     assert "'a' 26x26x8 and 'b' 26x26x4" in d.message and "conv 8 1x1 from=b" in d.hint
+
+
+def test_fixes_use_the_names_as_the_line_writes_them():
+    """In a block, messages list the nodes' hierarchical names; fixes say what the line writes."""
+    layer = merge_line("m: add c1 c2")
+    diags = Diagnostics()
+    r = ArgReader(diags, "add", [], [], set())
+    r.inputs = ("x.c1", "x.c2")
+    r.input_words = merge.written_names(r.inputs, "x.m")
+    assert KINDS["add"].resolve(r, layer, ((14, 14, 8), (14, 14, 4))) is None
+    [d] = diags.sorted()
+    assert "'x.c1' 14x14x8 and 'x.c2' 14x14x4" in d.message
+    assert d.hint == "give 'c2' 8 channels with a 1x1 conv: 'conv 8 1x1 from=c2'"
+
+
+def test_written_names():
+    assert merge.written_names(("layer2.0.bn3", "layer1.2.out"), "layer2.0.out", "layer1.2.out") == \
+        ("bn3", "in")
+    assert merge.written_names(("a.b.c", "stem"), "a.b.m") == ("c", "stem")
+    assert merge.written_names(("a", "b"), "m") == ("a", "b")  # top level: as they are

@@ -22,8 +22,12 @@ MAX_LISTED = 12  # inputs listed by name in a message; past this, the two that d
 
 @dataclass(frozen=True)
 class Inputs:
-    names: tuple[str, ...]
+    names: tuple[str, ...]  # the nodes' (hierarchical) names: what messages list
     shapes: tuple[tuple[int, ...], ...]
+    words: tuple[str, ...] = ()  # the names as the merge's own line writes them: what fixes use
+
+    def word(self, i: int) -> str:
+        return self.words[i] if len(self.words) == len(self.names) else self.names[i]
 
     def listing(self, *shown: int) -> str:
         """"'a' 8x8x16 and 'b' 8x8x32": every input, or (past MAX_LISTED) the ones shown."""
@@ -51,7 +55,19 @@ def inputs_of(r: ArgReader, in_shapes) -> Inputs:
     names = tuple(getattr(r, "inputs", None) or ())
     if len(names) != len(shapes_):
         names = tuple(f"input {i + 1}" for i in range(len(shapes_)))
-    return Inputs(names, shapes_)
+    return Inputs(names, shapes_, tuple(getattr(r, "input_words", None) or ()))
+
+
+def written_names(inputs, own: str, block_input: str | None = None) -> tuple[str, ...]:
+    """How the line of node `own` (e.g. 'layer2.0.out') writes each of its inputs' node names:
+    'layer2.0.bn3' -> 'bn3' (same instance), the instance's input node -> 'in', others as they are.
+    What a checker sets as `r.input_words` for a merge inside a block."""
+    prefix = own[: own.rfind(".") + 1]
+    def word(name: str) -> str:
+        if prefix and name == block_input:
+            return "in"
+        return name[len(prefix):] if prefix and name.startswith(prefix) else name
+    return tuple(word(n) for n in inputs)
 
 
 class Merge(Kind):
@@ -155,7 +171,7 @@ def _is_gate(s) -> bool:
 
 
 def _gate_problem(inputs: Inputs, full: int, i: int) -> Problem:
-    c, name = inputs.shapes[full][-1], inputs.names[i]
+    c, name = inputs.shapes[full][-1], inputs.word(i)
     return Problem("E312", f"gates with as many channels as the {c} of '{inputs.names[full]}'",
                    f"make the gate '{name}' {c} wide: e.g. 'dense {c} -> sigmoid' or "
                    f"'conv {c} 1x1 -> sigmoid' before the multiply (a C or 1x1xC gate scales "
@@ -169,11 +185,11 @@ def rank_problem(inputs: Inputs, kind: str) -> Problem | None:
     if not images or not flats:
         return None
     i, j = images[0], flats[0]
-    (h, w, c), name = inputs.shapes[i], inputs.names[i]
+    (h, w, c), name = inputs.shapes[i], inputs.word(i)
     hint = (f"make '{name}' flat first: 'flatten from={name}' gives {h * w * c:,} values, "
             f"'globalavgpool from={name}' gives {c}")
     if kind != "concat" and inputs.shapes[j][0] not in (h * w * c, c):
-        hint += f"; '{inputs.names[j]}' has {inputs.shapes[j][0]:,}"
+        hint += f"; '{inputs.word(j)}' has {inputs.shapes[j][0]:,}"
     return Problem("E311", "inputs that are all images (HxWxC) or all flat vectors", hint, (i, j))
 
 
@@ -191,7 +207,7 @@ def spatial_problem(inputs: Inputs, keep_channels=False) -> Problem | None:
 
 def size_problem(inputs: Inputs, ref: int, i: int) -> Problem:
     """Same rank and (for images) the same height and width, but other channels or lengths."""
-    want, name = inputs.shapes[ref][-1], inputs.names[i]
+    want, name = inputs.shapes[ref][-1], inputs.word(i)
     if len(inputs.shapes[ref]) == 3:
         fix = f"give '{name}' {want} channels with a 1x1 conv: 'conv {want} 1x1 from={name}'"
         return Problem("E312", "inputs of one shape (the same channels)", fix, (ref, i))
@@ -202,7 +218,7 @@ def size_problem(inputs: Inputs, ref: int, i: int) -> Problem:
 def align_hint(inputs: Inputs, ref: int, i: int, channels: int | None) -> str:
     """How to bring input i to the height and width of input ref (channels: also match them)."""
     (big_h, big_w), (h, w) = inputs.shapes[ref][:2], inputs.shapes[i][:2]
-    a, b = inputs.names[ref], inputs.names[i]
+    a, b = inputs.word(ref), inputs.word(i)
     then = f" and a 1x1 conv with {channels} kernels" if channels and inputs.shapes[i][2] != channels \
         else ""
     if h <= big_h and w <= big_w:

@@ -72,16 +72,16 @@ class Layout:
             self._known = [*self.order, *self.instances]
         return self._known
 
-    def between(self, ends: list, last: list) -> list[tuple[int, int]] | None:
-        """The runs of nodes on a path from a node of `ends` to a node of `last`; None when
-        the walk would pass the analysis's budget."""
-        lo, hi = ends[0][0], last[-1][1]
+    def between(self, first: list, last: list) -> list[tuple[int, int]] | None:
+        """The runs of nodes on a path from a node of `first` to a node of `last` (runs of
+        positions both); None when the walk would pass the analysis's budget."""
+        lo, hi = first[0][0], last[-1][1]
         if self.chain_start[hi] <= lo:
             return [(lo, hi)]
         if hi - lo + 1 > self.range_work:
             return None
         self.range_work -= hi - lo + 1
-        after = _reach(_positions(ends), self.readers_of, lambda p: p <= hi)
+        after = _reach(_positions(first), self.readers_of, lambda p: p <= hi)
         before = _reach(_positions(last), lambda p: self.inputs[p], lambda p: p >= lo)
         return position_runs(sorted(after & before))
 
@@ -201,6 +201,6 @@ def _range(sel: S.Selection, first: list, last: list, layout: Layout, diags: Dia
         diags.error("E502", sel.span, f"the range {sel.first}..{sel.last} selects nothing: "
                     f"'{sel.last}' does not depend on '{sel.first}' (they are on separate branches)",
                     f"a range follows the paths from its first layer to its last; name separate "
-                    f"branches one by one: 'freeze {sel.first}, {sel.last}'")
+                    f"branches one by one: '{sel.first}, {sel.last}'")
         return None
     return picked

@@ -243,3 +243,8 @@ def test_written_names():
         ("bn3", "in")
     assert merge.written_names(("a.b.c", "stem"), "a.b.m") == ("c", "stem")
     assert merge.written_names(("a", "b"), "m") == ("a", "b")  # top level: as they are
+
+
+def test_a_1x1xc_gate_of_the_wrong_width_is_made_by_a_conv():
+    d = only_error("m: multiply g x", [(1, 1, 16), (14, 14, 64)])
+    assert d.code == "E312" and "'conv 64 1x1 -> sigmoid'" in d.hint and "dense" not in d.hint

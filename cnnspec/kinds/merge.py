@@ -172,10 +172,10 @@ def _is_gate(s) -> bool:
 
 def _gate_problem(inputs: Inputs, full: int, i: int) -> Problem:
     c, name = inputs.shapes[full][-1], inputs.word(i)
+    maker = f"dense {c} -> sigmoid" if len(inputs.shapes[i]) == 1 else f"conv {c} 1x1 -> sigmoid"
     return Problem("E312", f"gates with as many channels as the {c} of '{inputs.names[full]}'",
-                   f"make the gate '{name}' {c} wide: e.g. 'dense {c} -> sigmoid' or "
-                   f"'conv {c} 1x1 -> sigmoid' before the multiply (a C or 1x1xC gate scales "
-                   "every pixel)", (full, i))
+                   f"make the gate '{name}' {c} wide: e.g. '{maker}' where it is made (a C or "
+                   "1x1xC gate scales every pixel)", (full, i))
 
 
 def rank_problem(inputs: Inputs, kind: str) -> Problem | None:

@@ -248,3 +248,8 @@ def test_written_names():
 def test_a_1x1xc_gate_of_the_wrong_width_is_made_by_a_conv():
     d = only_error("m: multiply g x", [(1, 1, 16), (14, 14, 64)])
     assert d.code == "E312" and "'conv 64 1x1 -> sigmoid'" in d.hint and "dense" not in d.hint
+
+
+def test_multiply_by_a_flattened_image_is_a_rank_problem_not_a_gate():
+    d = only_error("m: multiply x f", [(12, 12, 4), (576,)])
+    assert d.code == "E311" and "'flatten from=x' gives 576 values" in d.hint

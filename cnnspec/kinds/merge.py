@@ -149,6 +149,8 @@ def broadcast_shape(inputs: Inputs):
     for i, s in enumerate(inputs.shapes):
         if s == ref:
             continue
+        if len(s) == 1 and s[0] == ref[0] * ref[1] * ref[2] != ref[2]:
+            return rank_problem(inputs, "multiply")  # a flattened image, not a gate
         if _is_gate(s):
             if s[-1] != ref[-1]:
                 return _gate_problem(inputs, full, i)

@@ -1,13 +1,6 @@
-"""A small ResNet-style spec for the through-loads tests of issue 8 (needs the graph checker)."""
+"""A small ResNet-style spec for the through-loads tests of issue 8."""
 
 from __future__ import annotations
-
-import importlib.util
-
-import pytest
-
-needs_graph_checker = pytest.mark.skipif(importlib.util.find_spec("cnnspec.expand") is None,
-                                         reason="the graph checker of issue 8 is not merged yet")
 
 # line 12 is stem; layer1 (two blocks without projection), layer2 (layer2.0 has `proj`)
 RESNET = """\

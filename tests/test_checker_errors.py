@@ -127,15 +127,8 @@ def diagnostics(text: str, name: str = "t.cnn"):
     return diags
 
 
-# merges whose inputs the chain checker cannot wire yet; strict: they fail once it can, and
-# then this set must go (the integrator removes it when the graph checker lands)
-NEEDS_GRAPH_CHECKER = {"merge-rank", "merge-channels", "merge-spatial"}
-_WAITING = pytest.mark.xfail(reason="needs the graph checker (issue 8 frontend)", strict=True)
-
-
-@pytest.mark.parametrize("spec, code, line, col, fragment",
-                         [pytest.param(*c[1:], marks=[_WAITING] if c[0] in NEEDS_GRAPH_CHECKER else [])
-                          for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("spec, code, line, col, fragment", [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])
 def test_code_line_col(spec, code, line, col, fragment):
     diags = diagnostics(spec)
     found = [d for d in diags if d.code == code]

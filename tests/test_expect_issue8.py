@@ -8,7 +8,7 @@ non_trainable_params and macs are sums over its layers. Networks are hand-built 
 from __future__ import annotations
 
 from graph_ir import expect, freeze, instance, network, sel
-from graph_specs import RESNET, RULES_LINE, block_params, needs_graph_checker
+from graph_specs import RESNET, RULES_LINE, block_params
 
 from cnnspec.api import analyse
 from cnnspec.diagnostics import Diagnostics
@@ -111,7 +111,6 @@ def test_a_chain_keeps_its_messages():
 
 # --- through cnnspec.loads, once the graph checker is merged ----------------------------------
 
-@needs_graph_checker
 def test_instance_expectations_through_loads():
     layer2 = block_params(16, 32, True) + block_params(32, 32, False)
     text = RESNET + (f"expect layer2.0.shape == 16x16x32\nexpect layer2.params == {layer2}\n"
@@ -121,7 +120,6 @@ def test_instance_expectations_through_loads():
     assert [d for d in diags if d.severity == "error"] == []
 
 
-@needs_graph_checker
 def test_a_failed_instance_expectation_through_loads_is_located():
     _net, diags = analyse(SourceFile("e.cnn", RESNET + "expect layer2.params == 1\n"))
     [d] = [d for d in diags if d.code == "E401"]

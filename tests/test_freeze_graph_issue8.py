@@ -7,7 +7,7 @@ interface the checker calls: plan.add(rule) for each statement, then plan.apply(
 from __future__ import annotations
 
 from graph_ir import freeze, instance, network, sel, unfreeze
-from graph_specs import RESNET, RULES_LINE, block_params, needs_graph_checker
+from graph_specs import RESNET, RULES_LINE, block_params
 
 import cnnspec
 from cnnspec.api import analyse
@@ -163,7 +163,6 @@ def test_a_rule_on_an_instance_of_weightless_nodes_warns():
 
 # --- through cnnspec.loads, once the graph checker is merged ----------------------------------
 
-@needs_graph_checker
 def test_freeze_an_instance_through_loads():
     net = cnnspec.loads(RESNET + "freeze layer1\n")
     assert frozen(net.nodes) == [n.name for n in net.nodes if n.name.startswith("layer1.")]
@@ -171,14 +170,12 @@ def test_freeze_an_instance_through_loads():
     assert net.total_params - net.trainable_params == 2 * block_params(16, 16, False) + layer2_moving_stats
 
 
-@needs_graph_checker
 def test_a_range_of_instances_through_loads_takes_the_projection():
     net = cnnspec.loads(RESNET + "freeze layer1..layer2.0\n")
     assert net.node("layer2.0.proj").frozen and net.node("layer1.0.conv1").frozen
     assert not net.node("stem").frozen and not net.node("layer2.1.conv1").frozen
 
 
-@needs_graph_checker
 def test_a_range_across_the_two_arms_of_a_block_is_e502_through_loads():
     _net, diags = analyse(SourceFile("r.cnn", RESNET + "freeze layer2.0.conv1..layer2.0.proj\n"))
     [d] = [d for d in diags if d.code == "E502"]

@@ -6,8 +6,6 @@ input names as the checker does, and calls the kind's resolve() with the inputs'
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
 import cnnspec
@@ -194,14 +192,11 @@ def test_many_inputs_list_the_two_that_disagree():
     assert len(d.message) < 200
 
 
-# --- through cnnspec.loads, once the graph checker (frontend: cnnspec/expand.py) wires inputs --
+# --- through cnnspec.loads --
 
-needs_graph_checker = pytest.mark.skipif(importlib.util.find_spec("cnnspec.expand") is None,
-                                         reason="the graph checker of issue 8 is not merged yet")
 IN = "input 28x28x3\n"
 
 
-@needs_graph_checker
 def test_a_residual_add_through_loads():
     net = cnnspec.loads(IN + "a: conv 8 3x3 pad=1\nb: conv 8 3x3 pad=1\ns: add a b -> relu\n")
     s = net.node("s")
@@ -209,7 +204,6 @@ def test_a_residual_add_through_loads():
     assert s.attrs["activation"] == "relu"
 
 
-@needs_graph_checker
 def test_concat_and_a_squeeze_excite_gate_through_loads():
     net = cnnspec.loads(IN + "x: conv 16 3x3 pad=1\ny: conv 8 1x1 from=input\nc: concat x y\n"
                         "g: globalavgpool\ngd: dense 24 -> sigmoid\nm: multiply c gd\n")
@@ -217,7 +211,6 @@ def test_concat_and_a_squeeze_excite_gate_through_loads():
     assert net.node("m").out_shape == (28, 28, 24) and net.node("m").inputs == ("c", "gd")
 
 
-@needs_graph_checker
 def test_a_merge_mismatch_through_loads_is_located():
     _net, diags = analyse(SourceFile("t.cnn", IN + "a: conv 8 3x3\nb: conv 4 3x3 from=input\nm: add a b\n"))
     [d] = [d for d in diags if d.code.startswith("E3")]

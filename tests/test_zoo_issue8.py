@@ -406,12 +406,9 @@ def portable(model) -> dict:
     return out
 
 
-def test_resnet18_outputs_equal_torch():
-    """specs/resnet18.cnn with the hand-written model's weights computes its logits."""
-    torch = pytest.importorskip("torch")
-    import numpy as np
-
-    import cnnspec
+def randomised_resnet18():
+    """The hand-written ResNet-18 with batch-norm scales and statistics away from 1 and 0."""
+    import torch
     torch.manual_seed(0)
     model, _ = torch_resnet18()
     for module in model.modules():
@@ -420,11 +417,35 @@ def test_resnet18_outputs_equal_torch():
                 tensor.data.uniform_(0.5, 1.5)
             for tensor in (module.bias, module.running_mean):
                 tensor.data.normal_(0, 0.1)
+    return model.eval()
+
+
+def test_resnet18_outputs_equal_torch():
+    """specs/resnet18.cnn built for NumPy with the hand-written model's weights gives its logits."""
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    import cnnspec
+    model = randomised_resnet18()
     x = np.random.default_rng(0).standard_normal((1, 224, 224, 3)).astype(np.float32)
     with torch.no_grad():
-        theirs = model.eval()(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
+        theirs = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
     ours = cnnspec.build(checked("resnet18"), "numpy", weights=portable(model))(x)
     assert np.abs(ours - theirs).max() <= 1e-5 * np.abs(theirs).max()
+
+
+def test_generated_pytorch_resnet18_takes_the_hand_written_state_dict():
+    """The generated module's state_dict keys are torchvision's (downsample.0/.1 renamed):
+    load_state_dict is strict, and the logits are the hand-written model's."""
+    torch = pytest.importorskip("torch")
+    import cnnspec
+    model = randomised_resnet18()
+    ours = cnnspec.build(checked("resnet18"), "torch")
+    ours.load_state_dict({torch_to_spec(k): v for k, v in model.state_dict().items()})
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        theirs, got = model(x), ours.eval()(x)
+    assert (got - theirs).abs().max() <= 1e-5 * theirs.abs().max()
 
 
 def test_resnet18_is_shorter_than_the_pytorch_model():

@@ -109,7 +109,7 @@ def test_add_spatial_and_channels_mismatch_says_the_strided_projection():
     d = only_error("out: add bn3 x", [(28, 28, 512), (56, 56, 256)])
     assert d.code == "E313"
     assert "'bn3' 28x28x512 and 'x' 56x56x256" in d.message
-    assert "conv 512 1x1 stride=2 from=x" in d.hint
+    assert "conv 512 1x1 stride=2 round=floor from=x" in d.hint
 
 
 def test_odd_sizes_take_the_ceil_of_a_stride():
@@ -153,7 +153,7 @@ def test_concat_heights_differ_channels_may():
     assert d.code == "E313"
     assert "one height and width" in d.message and "'a' 8x8x16 and 'b' 4x4x32" in d.message
     assert "'zeropad (2, 2, 2, 2) from=b'" in d.hint
-    assert "shrink 'a' to 4x4: 'conv 16 1x1 stride=2 from=a'" in d.hint  # keeps a's own channels
+    assert "shrink 'a' to 4x4: 'conv 16 1x1 stride=2 round=floor from=a'" in d.hint  # keeps a's own channels
 
 
 def test_concat_image_and_flat():

@@ -228,14 +228,14 @@ def align_hint(inputs: Inputs, ref: int, i: int, channels: int | None) -> str:
               f"'zeropad {_pads(big_h - h, big_w - w)} from={b}'"
         down = _stride(big_h, big_w, h, w)
         kernels = channels or inputs.shapes[ref][2]
-        return pad + (f", or shrink '{a}' to {h}x{w}: 'conv {kernels} 1x1 stride={down} from={a}'"
-                      if down else "")
+        return pad + (f", or shrink '{a}' to {h}x{w}: 'conv {kernels} 1x1 stride={down}"
+                      f"{_floor(big_h, big_w, down)} from={a}'" if down else "")
     stride = _stride(h, w, big_h, big_w)
     if stride:
         kernels = channels if channels else inputs.shapes[i][2]
         return f"a 1x1 conv with {kernels} kernels and stride={stride} from '{b}' gives " \
                f"{big_h}x{big_w}x{kernels} (a projection shortcut): 'conv {kernels} 1x1 " \
-               f"stride={stride} from={b}'"
+               f"stride={stride}{_floor(h, w, stride)} from={b}'"
     if h >= big_h and w >= big_w:
         return f"zeropad '{a}' by {_pads(h - big_h, w - big_w)} to {h}x{w}, or shrink '{b}' " \
                f"(a crop or a strided layer) to {big_h}x{big_w}"
@@ -247,6 +247,11 @@ def align_hint(inputs: Inputs, ref: int, i: int, channels: int | None) -> str:
 def _pads(dh: int, dw: int) -> str:
     """(top, bottom, left, right) adding dh rows and dw columns, the odd one after."""
     return f"({dh // 2}, {dh - dh // 2}, {dw // 2}, {dw - dw // 2})"
+
+
+def _floor(h: int, w: int, stride: int) -> str:
+    """' round=floor' when a 1x1 conv of this stride skips the last rows or columns (W301)."""
+    return " round=floor" if (h - 1) % stride or (w - 1) % stride else ""
 
 
 def _stride(h: int, w: int, out_h: int, out_w: int) -> int | None:

@@ -5,6 +5,7 @@ goes through terminal.printable, before the column widths are measured."""
 
 from __future__ import annotations
 
+from .nogc import paused
 from .shapes import shape_text
 from .summary_view import instance_kind, is_chain
 from .summary_view import rows as view_rows
@@ -83,6 +84,7 @@ def _totals(summary: dict) -> list[str]:
     return lines
 
 
+@paused
 def table(summary: dict, depth: int | None = 1) -> str:
     """The text table; `depth` as in summary_view (None: every layer)."""
     head = headers(summary)
@@ -137,6 +139,7 @@ def _solved(summary: dict) -> list[str]:
     return lines
 
 
+@paused
 def markdown(summary: dict, depth: int | None = 1) -> str:
     """The same as a Markdown table and a list of the lines under it."""
     lines = [f"### {summary['network']}", ""]

@@ -440,3 +440,24 @@ def test_two_heads_lists_both_outputs_and_the_branch(capsys):
     assert (rows["flat"][-1], rows["gap"][-1], rows["box"][-1]) == ("pool2", "pool2", "flat")
     assert cli_output(["check", "specs/two_heads.cnn"], capsys).strip() == \
         "specs/two_heads.cnn: ok, TwoHeads: 8 layers, 38,190 params, outputs 10, 4"
+
+
+def test_summaries_pause_the_collector_and_restore_it():
+    import gc
+
+    from cnnspec.nogc import paused
+
+    seen = []
+    probe = paused(lambda: seen.append(gc.isenabled()))
+    assert gc.isenabled()
+    probe()
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        probe()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(ZeroDivisionError):
+        paused(lambda: 1 // 0)()
+    assert gc.isenabled()

@@ -461,3 +461,16 @@ def test_summaries_pause_the_collector_and_restore_it():
     with pytest.raises(ZeroDivisionError):
         paused(lambda: 1 // 0)()
     assert gc.isenabled()
+
+
+def test_a_stage_line_names_a_whole_instance_once():
+    net = resnet_like()
+    scaled = (net.nodes[0], *[replace(n, lr_scale=0.1) if n.name.startswith("layer1.") else n
+                              for n in net.layers])
+    some = (net.nodes[0], *[replace(n, lr_scale=0.1) if n.name.startswith("layer1.1.") else n
+                            for n in net.layers])
+    staged = replace(net, stages={"ft": scaled, "some": some})
+    lines = report.table(staged.summary()).splitlines()
+    assert "Stage ft: 815 trainable, 0 non-trainable; layer1 lr x0.1" in lines
+    assert ("Stage some: 815 trainable, 0 non-trainable; layer1.1.conv1 lr x0.1, "
+            "layer1.1.conv2 lr x0.1, layer1.1.out lr x0.1") in lines

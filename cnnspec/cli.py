@@ -9,6 +9,7 @@ import sys
 
 from .api import TARGETS, analyse
 from .diagnostics import render_github, render_text
+from .nogc import paused
 from .shapes import shape_text
 from .source import SourceFile
 from .terminal import printable
@@ -104,6 +105,7 @@ def pick_stage(network, stage: str | None):
         raise UsageError(err.args[0]) from None
 
 
+@paused  # one file: the table or JSON of a large graph makes many objects and no cycles
 def cmd_summary(args) -> int:
     from . import report
     source = read_source(args.file)

@@ -14,6 +14,7 @@ from types import MappingProxyType
 
 from .diagnostics import Diagnostic
 from .instances import summarise as summarise_instances
+from .nogc import paused
 from .shapes import prod
 from .source import SourceFile, Span
 
@@ -174,6 +175,7 @@ class Network:
     def macs(self) -> int:
         return sum(n.macs for n in self.nodes)
 
+    @paused
     def summary(self) -> dict:
         """The JSON object of design.md section 5, as a dict."""
         return {

@@ -5,6 +5,8 @@ goes through terminal.printable, before the column widths are measured."""
 
 from __future__ import annotations
 
+from .instances import holders
+from .nogc import paused
 from .shapes import shape_text
 from .summary_view import instance_kind, is_chain
 from .summary_view import rows as view_rows
@@ -76,13 +78,30 @@ def _totals(summary: dict) -> list[str]:
     ]
     for name, counts in (summary.get("stages") or {}).items():
         mark = " (shown above)" if name == summary.get("stage") else ""
-        scales = ", ".join(f"{k} lr x{v:g}" for k, v in counts["lr_scales"].items())
+        scales = ", ".join(f"{k} lr x{v:g}" for k, v in _by_instance(summary, counts["lr_scales"]))
         lines.append(f"Stage {name}{mark}: {counts['trainable_params']:,} trainable, "
                      f"{counts['non_trainable_params']:,} non-trainable"
                      + (f"; {scales}" if scales else ""))
     return lines
 
 
+def _by_instance(summary: dict, scales: dict) -> list[tuple[str, float]]:
+    """(name, scale) pairs, a top-level block instance whose every layer has one scale as one."""
+    instances = {i["name"]: i for i in summary.get("instances", []) if i["parent"] is None}
+    if not instances:
+        return list(scales.items())
+    groups: dict[tuple[str, float], list[str]] = {}
+    for name, scale in scales.items():
+        held = holders(name, instances)
+        groups.setdefault((held[0] if held else name, scale), []).append(name)
+    pairs = []
+    for (owner, scale), names in groups.items():
+        whole = owner in instances and len(names) == instances[owner]["nodes"]
+        pairs += [(owner, scale)] if whole else [(name, scale) for name in names]
+    return pairs
+
+
+@paused
 def table(summary: dict, depth: int | None = 1) -> str:
     """The text table; `depth` as in summary_view (None: every layer)."""
     head = headers(summary)
@@ -137,6 +156,7 @@ def _solved(summary: dict) -> list[str]:
     return lines
 
 
+@paused
 def markdown(summary: dict, depth: int | None = 1) -> str:
     """The same as a Markdown table and a list of the lines under it."""
     lines = [f"### {summary['network']}", ""]

@@ -399,3 +399,78 @@ def test_learning_rate_scales_of_a_collapsed_instance():
     rows = {r[0]: r for r in table_rows(report.table(summary, depth=2))}
     assert (rows["layer1.0"][4], rows["layer1.1"][4]) == ("296 (lr x0.1)", "296 (lr mixed)")
     assert [i["lr_scale"] for i in resnet_like().summary()["instances"]] == [1.0, 1.0, 1.0]
+
+
+# --- the shipped graph specs (through the frontend) ---------------------------------------------
+
+def test_resnet50_collapsed_one_row_per_stage(capsys):
+    text = cli_output(["summary", "specs/resnet50.cnn"], capsys)
+    rows = table_rows(text)
+    assert [r[0] for r in rows] == ["input", "conv1_pad", "conv1_conv", "conv1_bn", "pool1_pad",
+                                    "pool1_pool", "conv2", "conv3", "conv4", "conv5", "avg_pool",
+                                    "predictions"]
+    stages = {r[0]: (r[1], r[2], r[-1]) for r in rows if r[0].startswith("conv") and "_" not in r[0]}
+    assert stages == {"conv2": ("bottleneck x3", "56x56x256", "pool1_pool"),
+                      "conv3": ("bottleneck x4", "28x28x512", "conv2"),
+                      "conv4": ("bottleneck x6", "14x14x1024", "conv3"),
+                      "conv5": ("bottleneck x3", "7x7x2048", "conv4")}
+    assert sum(int(r[3].replace(",", "")) for r in rows) == 25_636_712
+    assert "Blocks collapsed: 11 rows for 127 layers (--expand shows every layer)" in text
+
+
+def test_resnet50_expanded_and_json_instances(capsys):
+    net, _ = analyse(SourceFile.read(ROOT / "specs" / "resnet50.cnn"))
+    rows = table_rows(cli_output(["summary", "specs/resnet50.cnn", "--expand"], capsys))
+    assert [r[0] for r in rows] == [n.name for n in net.nodes] and len(rows) == 128
+    obj = json.loads(cli_output(["summary", "specs/resnet50.cnn", "--format", "json"], capsys))
+    stages = [i for i in obj["instances"] if i["parent"] is None]
+    assert [(i["name"], i["repeat"], i["nodes"]) for i in stages] == [
+        ("conv2", 3, 23), ("conv3", 4, 30), ("conv4", 6, 44), ("conv5", 3, 23)]
+    for inst in obj["instances"]:
+        nodes = net.instance_nodes(inst["name"])
+        assert inst["params"] == sum(n.params for n in nodes)
+        assert inst["output"] == nodes[-1].name
+    assert next(i for i in obj["instances"] if i["name"] == "conv3.0")["inputs"] == ["conv2.2.out"]
+
+
+def test_two_heads_lists_both_outputs_and_the_branch(capsys):
+    text = cli_output(["summary", "specs/two_heads.cnn"], capsys)
+    assert "Outputs: classes 10, box 4" in text.splitlines()
+    rows = {r[0]: r for r in table_rows(text)}
+    assert (rows["flat"][-1], rows["gap"][-1], rows["box"][-1]) == ("pool2", "pool2", "flat")
+    assert cli_output(["check", "specs/two_heads.cnn"], capsys).strip() == \
+        "specs/two_heads.cnn: ok, TwoHeads: 8 layers, 38,190 params, outputs 10, 4"
+
+
+def test_summaries_pause_the_collector_and_restore_it():
+    import gc
+
+    from cnnspec.nogc import paused
+
+    seen = []
+    probe = paused(lambda: seen.append(gc.isenabled()))
+    assert gc.isenabled()
+    probe()
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        probe()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(ZeroDivisionError):
+        paused(lambda: 1 // 0)()
+    assert gc.isenabled()
+
+
+def test_a_stage_line_names_a_whole_instance_once():
+    net = resnet_like()
+    scaled = (net.nodes[0], *[replace(n, lr_scale=0.1) if n.name.startswith("layer1.") else n
+                              for n in net.layers])
+    some = (net.nodes[0], *[replace(n, lr_scale=0.1) if n.name.startswith("layer1.1.") else n
+                            for n in net.layers])
+    staged = replace(net, stages={"ft": scaled, "some": some})
+    lines = report.table(staged.summary()).splitlines()
+    assert "Stage ft: 815 trainable, 0 non-trainable; layer1 lr x0.1" in lines
+    assert ("Stage some: 815 trainable, 0 non-trainable; layer1.1.conv1 lr x0.1, "
+            "layer1.1.conv2 lr x0.1, layer1.1.out lr x0.1") in lines

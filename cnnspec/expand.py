@@ -385,6 +385,10 @@ class Expander:
         d = self.blocks[name]
         if d.cyclic:
             raise Unknowable  # E213 said why, at the definition
+        if layer.activation is not None:
+            raise ExprError("E216", layer.activation.span, f"a use of block {name} takes no "
+                            "'-> activation'", "end the block with the activation, or add it "
+                            "as a layer of its own on the next line")
         if scope.depth + 1 > MAX_DEPTH:
             raise ExprError("E004", layer.span, f"blocks nested more than {MAX_DEPTH} deep",
                             f"a block use may sit at most {MAX_DEPTH} levels inside others")

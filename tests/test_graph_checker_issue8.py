@@ -167,6 +167,8 @@ CODES = [
     ("E216-top", blocked("  c: conv f 1x1\n", "u: b 4 g=1"), "E216", 5, 8, "no parameter 'g'", False),
     ("E216-nested", IN + "block a(f)\n  c: conv f 1x1\nend\nblock b(f)\n  x: a\nend\nu: b 4\n", "E216", 6, 3,
      "needs a value for 'f'", True),
+    ("E216-activation", blocked("  c: conv f 1x1\n", "u: b 4 -> relu"), "E216", 5, 8, "takes no '-> activation'",
+     False),
     ("E217-one", IN + "m: add input\n", "E217", 2, 4, "at least 2 inputs, not 1", False),
     ("E217-from", blocked("  m: add in in from=in\n"), "E217", 3, 16, "not from=", True),
     ("E217-value", IN + "m: add input 3\n", "E217", 2, 14, "'3' is not a layer name", False),

@@ -17,7 +17,7 @@ from .diagnostics import Diagnostics
 from .expand import Entry, Expander
 from .graph import edges_of, unreachable
 from .ir import Network, Node, freeze_attrs
-from .layers import COMMON_OPTIONS, KINDS, NODE_KIND, Resolved, activation_advice
+from .kinds import COMMON_OPTIONS, KINDS, NODE_KIND, Resolved, activation_advice
 from .limits import MAX_LAYERS
 from .names import RESERVED_LAYER_NAMES, network_name_from_file
 from .shapes import shape_text

@@ -59,7 +59,8 @@ def build_model(network: Network, target: str, weights=None, seed: int = 0, dtyp
 
 
 def run_layers(model, target: str, network: Network, x) -> dict:
-    """Every layer's output as NHWC NumPy arrays (flat outputs in NHWC flatten order)."""
+    """Every layer's output as NHWC NumPy arrays (flat outputs in NHWC flatten order). Keras
+    models leave out the layers that no output depends on (W210): they are absent here."""
     import numpy as np
     x = np.asarray(x)
     if target == "numpy":
@@ -73,7 +74,7 @@ def _torch_layers(model, network: Network, x) -> dict:
     import numpy as np
     import torch
 
-    from .backends.torch import flat_orders
+    from .layout import flat_orders, portable_rows
     nchw = np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if x.ndim == 4 else x
     with torch.no_grad():
         outputs = model.forward_layers(torch.from_numpy(nchw))
@@ -84,8 +85,7 @@ def _torch_layers(model, network: Network, x) -> dict:
         if array.ndim == 4:
             array = array.transpose(0, 2, 3, 1)
         elif name in orders:
-            h, w, c = orders[name]
-            array = array.reshape(-1, c, h, w).transpose(0, 2, 3, 1).reshape(len(array), -1)
+            array = array[:, portable_rows(orders[name], array.shape[1])]
         result[name] = np.ascontiguousarray(array)
     return result
 
@@ -93,7 +93,8 @@ def _torch_layers(model, network: Network, x) -> dict:
 def _keras_layers(model, network: Network, x) -> dict:
     import keras
     import numpy as np
-    names = [n.name for n in network.layers]
+    built = {layer.name for layer in model.layers}  # Keras leaves out what no output needs
+    names = [n.name for n in network.layers if n.name in built]
     if not names:
         return {}
     probe = getattr(model, "_cnnspec_probe", None)

@@ -63,21 +63,25 @@ class Comparison:
         self.top = dict.fromkeys(self.pairs, 0.0)
 
     def add(self, outputs: dict[str, dict]) -> None:
+        """One chunk: every node both backends of a pair computed (a Keras model leaves out
+        the nodes no output depends on), and every output."""
         for node in self.network.layers:
             for a, b in self.pairs:
                 key = (node.name, (a, b))
+                if node.name not in outputs[a] or node.name not in outputs[b]:
+                    continue
                 ref, other = outputs[a][node.name], outputs[b][node.name]
                 err = max_abs_diff(ref, other)
                 self.err[key] = _max(self.err.get(key, 0.0), err)
                 self.ref[key] = _max(self.ref.get(key, 0.0), max_abs(ref))
         if not self.network.layers:
             return  # no layers: the output is the input itself, nothing to predict
-        last = self.network.output.name
-        for a, b in self.pairs:
-            ya, yb = outputs[a][last], outputs[b][last]
-            if ya.shape == yb.shape:
-                self.gap[(a, b)] = _max(self.gap[(a, b)], argmax_gap(ya, yb))
-                self.top[(a, b)] = _max(self.top[(a, b)], max_abs(ya))
+        for output in self.network.output_nodes:
+            for a, b in self.pairs:
+                ya, yb = outputs[a].get(output.name), outputs[b].get(output.name)
+                if ya is not None and yb is not None and ya.shape == yb.shape:
+                    self.gap[(a, b)] = _max(self.gap[(a, b)], argmax_gap(ya, yb))
+                    self.top[(a, b)] = _max(self.top[(a, b)], max_abs(ya))
 
     def result(self, dtype: str) -> tuple[list[LayerDiff], dict]:
         diffs = []
@@ -176,8 +180,8 @@ def render_table(network: Network, report: Report) -> str:
     for node in network.layers:
         cells = [node.name, "x".join(map(str, node.out_shape))]
         for pair in pairs:
-            d = by_key[(node.name, pair)]
-            cells.append(f"{d.max_abs:.2e}" + ("" if d.ok else " FAIL"))
+            d = by_key.get((node.name, pair))
+            cells.append("-" if d is None else f"{d.max_abs:.2e}" + ("" if d.ok else " FAIL"))
         rows.append(cells)
     widths = [max(len(r[i]) for r in rows) for i in range(len(heads))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]

@@ -299,7 +299,7 @@ def check_everything(net: cnnspec.Network, dtype: str = "float64", batch: int = 
 
 def traps(net: cnnspec.Network) -> set[str]:
     """The traps of issue 3 that a network contains, read from its IR."""
-    from cnnspec.backends.torch import flat_orders
+    from cnnspec.layout import flat_orders
     found, fed_by_flatten = set(), flat_orders(net)
     for node in net.layers:
         a, kind = node.attrs, node.kind
@@ -311,7 +311,7 @@ def traps(net: cnnspec.Network) -> set[str]:
                 ("depthwise", 1 < a["groups"] == node.in_shape[2]), ("no bias", not a["bias"]),
                 ("1x1 conv", a["kernel"] == (1, 1))) if hit}
         if kind == "dense" and node.inputs[0] in fed_by_flatten:
-            h, w, c = fed_by_flatten[node.inputs[0]]
+            (_, (h, w, c)), = fed_by_flatten[node.inputs[0]]
             if h * w > 1 and c > 1:  # else both flatten orders are the same
                 found.add("flatten order before dense")
         if kind in ("zeropad", "dropout", "flatten") or kind.startswith("global"):

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 import cnnspec
-from cnnspec.backends.torch import flat_orders, generate
+from cnnspec.backends.torch import generate
+from cnnspec.layout import flat_orders, portable_rows
 from cnnspec.names import NN_MODULE_ATTRIBUTES as RESERVED
 from cnnspec.runtime import exec_module
 from cnnspec.weights import init_weights
@@ -176,8 +177,7 @@ def torch_layers(model, net, x) -> dict[str, np.ndarray]:
         if y.ndim == 4:
             y = y.transpose(0, 2, 3, 1)
         elif name in orders:
-            h, w, c = orders[name]
-            y = y.reshape(len(y), c, h, w).transpose(0, 2, 3, 1).reshape(len(y), -1)
+            y = y[:, portable_rows(orders[name], y.shape[1])]
         result[name] = y
     return result
 
@@ -248,12 +248,13 @@ def test_dense_after_flatten_matches_nhwc_computation():
 
 
 def test_flat_orders():
-    assert flat_orders(cnnspec.load(ROOT / "specs" / "lenet5.cnn")) == {"flatten_1": (5, 5, 16)}
+    lenet = cnnspec.load(ROOT / "specs" / "lenet5.cnn")
+    assert flat_orders(lenet) == {"flatten_1": ((400, (5, 5, 16)),)}
     net = spec(CASES["flatten_chain"])
-    assert flat_orders(net) == {n.name: (3, 4, 5) for n in net.layers[:3]}
+    assert flat_orders(net) == {n.name: ((60, (3, 4, 5)),) for n in net.layers[:3]}
     assert flat_orders(spec(CASES["flat_input"])) == {}
     bn = spec(CASES["batchnorm"])
-    assert flat_orders(bn) == {"flatten_1": (5, 4, 3), "b2": (5, 4, 3)}
+    assert flat_orders(bn) == {"flatten_1": ((60, (5, 4, 3)),), "b2": ((60, (5, 4, 3)),)}
 
 
 # --- weights ---

@@ -27,10 +27,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..graph import ancestors, edges_of
 from ..ir import Network, Node
-from ..names import keras_helper_name
+from ..names import KERAS_MODULE_GLOBALS, keras_helper_name
 from ..shapes import same_padding, shape_text
 from . import builder_name
+from . import keras_blocks as kb
+from . import torch_blocks as tb
+from .base import Emitter, fused_activation, value_names
 
 POOL_LAYER = '''
 
@@ -218,7 +222,7 @@ def pair(values) -> str:
 
 def activation_steps(node: Node, shape) -> list[Step]:
     """The layer for an activation that Keras's activation= argument cannot express."""
-    act, alpha = node.attrs["activation"], node.attrs["alpha"]
+    act, alpha = fused_activation(node)
     if act == "leaky_relu":
         return [Step("act", "LeakyReLU", [f"negative_slope={alpha!r}"], shape)]
     return [Step("act", "Activation", [f'"{act}"'], shape)]
@@ -226,7 +230,7 @@ def activation_steps(node: Node, shape) -> list[Step]:
 
 def fused(node: Node, core: Step, allowed=KERAS_ACTIVATIONS) -> list[Step]:
     """The core layer with its activation: as activation= when Keras has it, else a layer."""
-    act = node.attrs["activation"]
+    act = fused_activation(node)[0]
     if act == "linear":
         return [core]
     if act in allowed:
@@ -322,30 +326,106 @@ def simple_steps(node: Node) -> list[Step]:
     raise NotImplementedError(f"the Keras backend has no layer for '{kind}' (layer {node.name})")
 
 
-STEPS = {"conv": conv_steps, "dense": dense_steps, "batchnorm": batchnorm_steps,
-         "maxpool": pool_steps, "avgpool": pool_steps}
+MERGES = {"add": ("Add", ()), "multiply": ("Multiply", ()), "concat": ("Concatenate", ("axis=-1",))}
 
 
-class KerasWriter:
-    """Writes the builder's lines; names helper layers so that none clashes with a spec name."""
+def merge_steps(node: Node) -> list[Step]:
+    """A Keras merge layer (a (C,) gate of an image multiply is broadcast by Keras itself, as
+    (batch, 1, 1, C)), then the fused activation as a layer: merges take no activation=."""
+    ctor, args = MERGES[node.kind]
+    core = Step("merge", ctor, list(args), node.out_shape)
+    return fused(node, core, allowed=())
+
+
+RESERVED = KERAS_MODULE_GLOBALS | {"dtype", "keras"}
+
+
+class KerasWriter(Emitter):
+    """Writes the builder's lines; names helper layers so that none clashes with a spec name.
+    One method per node kind returns the node's Keras layers (Steps)."""
+
+    target = "Keras"
+    reserved = RESERVED
+    input_name = "inputs"
 
     def __init__(self, network: Network):
+        super().__init__(network)
         self.network = network
         self.taken = {n.name for n in network.nodes}
         self.lines: list[str] = []
         self.weights: list[tuple[str, str, tuple[str, ...]]] = []  # (spec, Keras layer, tensors)
         self.custom: set[str] = set()  # the custom layer classes the module needs
 
-    def layer(self, node: Node) -> None:
-        steps = STEPS.get(node.kind, simple_steps)(node)
+    conv_layer = staticmethod(conv_steps)
+    dense_layer = staticmethod(dense_steps)
+    batchnorm_layer = staticmethod(batchnorm_steps)
+    maxpool_layer = avgpool_layer = staticmethod(pool_steps)
+    globalavgpool_layer = globalmaxpool_layer = flatten_layer = staticmethod(simple_steps)
+    dropout_layer = zeropad_layer = activation_layer = staticmethod(simple_steps)
+    add_layer = multiply_layer = concat_layer = staticmethod(merge_steps)
+
+    # --- blocks: one function per definition (cnnspec.backends.keras_blocks) ---
+
+    def plan_blocks(self, live: set[str]) -> None:
+        self.groups, self.functions, self.flat_notes = [], [], []
+        if not self.network.instances:
+            return
+        groups, self.flat_notes = tb.prepare(self.network)
+        groups = [g for g in groups if g[-1].nodes[-1].name in live]
+        taken = kb.reserved_function_names(builder_name(self.network))
+        for _ in range(3):
+            functions, failed = self.make_functions(groups, set(taken))
+            kept = [g for g in groups if not any(u.instance.name in failed for u in g)]
+            self.flat_notes += [tb.group_name(g) for g in groups if g not in kept]
+            if len(kept) == len(groups):
+                break
+            groups = kept
+        self.groups, self.functions = groups, functions
+        names = {u.cls for g in groups for u in g}  # a value must not shadow a block function
+        self.var = value_names(self.network, self.reserved | names, self.input_name,
+                               tb.plain_values(self.network, groups))
+
+    def make_functions(self, groups, taken):
+        functions, failed, counters = [], set(), {}
+        for sig, uses in tb.variants(groups).items():
+            made = kb.make_function(self.network, sig[0], uses, KerasWriter, counters, taken)
+            if made is None:
+                failed |= {u.instance.name for u in uses}
+                continue
+            name, source, calls = made
+            functions.append(source)
+            for use, args in zip(uses, calls):
+                use.cls, use.args = name, args
+        return functions, failed
+
+    def group_lines(self, group) -> None:
+        src, out = self.var[group[0].source], group[-1].nodes[-1]
+        for i, use in enumerate(group):
+            target = self.dest(out)
+            arg = src if i == 0 else target
+            args = "".join(f", {a}" for a in use.args)
+            note = f"  # {shape_text(use.nodes[-1].out_shape)}"
+            self.lines.append(f'    {target} = {use.cls}({arg}, "{use.instance.name}"{args}, '
+                              f"dtype=dtype){note}")
+
+    def layer(self, node: Node, shown: bool = True) -> None:
+        if not shown:  # inside a block function: only its weights and custom layers count
+            lines, self.lines = self.lines, []
+            self.layer(node)
+            self.lines = lines
+            return
+        steps = self.emit(node)
+        srcs = self.srcs(node)
+        arg = srcs[0] if len(srcs) == 1 else f"[{', '.join(srcs)}]"
         for i, step in enumerate(steps):
             last = i == len(steps) - 1
             name = node.name if last else keras_helper_name(node.name, step.role, self.taken)
-            self.emit(node, step, name)
+            self.emit_step(node, step, name, arg)
+            arg = self.dest(node)
             if step.holds_weights:
                 self.weights.append((node.name, name, tuple(w.name for w in node.weights)))
 
-    def emit(self, node: Node, step: Step, name: str) -> None:
+    def emit_step(self, node: Node, step: Step, name: str, arg: str) -> None:
         custom = step.ctor in CUSTOM_LAYERS
         if custom:
             self.custom.add(step.ctor)
@@ -358,7 +438,7 @@ class KerasWriter:
         elif step.holds_weights and node.lr_scale != 1.0:
             note += f", lr x{node.lr_scale!r} (scaled_optimizer)"
         ctor = step.ctor if custom else f"keras.layers.{step.ctor}"
-        self.lines.append(f"    x = {ctor}({', '.join(args)})(x)  # {note}")
+        self.lines.append(f"    {self.dest(node)} = {ctor}({', '.join(args)})({arg})  # {note}")
 
     def builder(self) -> str:
         net = self.network
@@ -366,10 +446,21 @@ class KerasWriter:
         inputs = f'keras.Input(shape={shape}, dtype=dtype, name="{first}")'
         head = [f'def {builder_name(net)}(dtype="float32"):',
                 f'    """{net.name} over NHWC inputs; every layer is named as in the spec."""',
-                f"    x = inputs = {inputs}  # {shape_text(shape)}"]
+                f"    {'x = ' if self.input_var == 'x' else ''}inputs = {inputs}  # {shape_text(shape)}"]
+        live = set(ancestors(edges_of(net.nodes), [n.name for n in net.output_nodes]))
+        dead = [node.name for node in net.layers if node.name not in live]
+        self.plan_blocks(live)
+        owner, done = tb.owners(self.groups), set()
         for node in net.layers:
-            self.layer(node)
-        tail = f'    return keras.Model(inputs, x, name="{net.name}")'
+            group = owner.get(node.name)
+            if group is not None and id(group) not in done:
+                done.add(id(group))
+                self.group_lines(group)
+            if node.name in live:
+                self.layer(node, shown=group is None)
+        if dead:  # a functional Model holds only layers that some output depends on
+            self.lines.append(f"    # not built: no output depends on {', '.join(dead)}")
+        tail = f'    return keras.Model(inputs, {self.returned("[{}]")}, name="{net.name}")'
         return "\n".join([*head, *self.lines, tail])
 
     def weight_table(self) -> str:
@@ -456,6 +547,10 @@ def generate(network: Network) -> str:
            f'{training.usage()}"""\n')
     parts = [doc, "\nimport keras\nimport numpy as np\n"]
     parts += [code for name, code in CUSTOM_LAYERS.items() if name in writer.custom]
+    if writer.flat_notes:
+        parts.append("\n\n# Generated flat (not as block functions): " + ", ".join(writer.flat_notes) +
+                     "\n# (see cnnspec.backends.torch_blocks for when a block instance stays flat)")
+    parts += ["\n\n" + code for code in writer.functions]
     parts += ["\n\n" + builder + "\n\n\n" + writer.weight_table() + training.constants() + "\n",
               LOADERS, *training.functions()]
     return "".join(parts)

@@ -17,8 +17,15 @@ are emitted.
 
 from __future__ import annotations
 
+import re
+
 from ..ir import Network, Node
+from ..names import BUILTINS, KEYWORDS, unique
 from ..shapes import shape_text
+from . import torch_blocks as tb
+from .base import Emitter, UnsupportedNode, fused_activation, python_name, value_names
+
+TENSOR_KEY = re.compile(r'p\["([^"]+)"\]')
 
 # --- helper functions emitted into generated modules (only those used) ---
 
@@ -262,6 +269,23 @@ def _layers(x, params):
 
 PARAMS = "    p = {key: np.asarray(value, dtype=x.dtype) for key, value in params.items()}"
 NO_LAYERS = "    yield from ()  # the network has no layers: its output is its input"
+# Module-level and local names that a value's variable must not take.
+RESERVED = frozenset({"np", "p", "params", "INPUT_SHAPE", "OUTPUTS", "FROZEN_FEATURES", "forward",
+                      "forward_layers", "features", "y", "name", "wanted"})
+
+OUTPUTS_FORWARD = '''
+
+OUTPUTS = {outputs}
+
+
+def forward(x, params):
+    """The network's outputs ({names}), as {what}, for a batch x of shape (batch, {dims})."""
+    wanted = dict.fromkeys(OUTPUTS)
+    for name, y in _layers(_input(x), params):
+        if name in wanted:
+            wanted[name] = y
+    return {result}
+'''
 
 
 class UnsupportedLayer(ValueError):
@@ -270,22 +294,222 @@ class UnsupportedLayer(ValueError):
 
 def generate(network: Network) -> str:
     """The source text of a standalone NumPy module for `network`."""
-    body, used = [], set()
-    previous = network.nodes[0]
-    for node in network.layers:
-        if node.inputs != (previous.name,):
-            raise UnsupportedLayer(f"layer '{node.name}' (line {node.line}) does not follow the "
-                                   "previous layer; the NumPy backend supports chains only")
-        lines = layer_lines(node, used)
-        lines[0] += f"; {comment(node)}" if lines[0].startswith("#") else f"  # {comment(node)}"
-        body.append("\n".join(["    " + line for line in lines] + [f'    yield "{node.name}", x']))
-        previous = node
-    if any(node.weights for node in network.layers):
-        body.insert(0, PARAMS)
-    dims = ", ".join(str(d) for d in network.input_shape)
-    head = HEADER.format(name=network.name, dims=dims, input_shape=tuple(network.input_shape))
-    head = head.replace("\n\n\ndef _layers(", features_source(network) + "\n\n\ndef _layers(", 1)
-    return head + ("\n\n".join(body) or NO_LAYERS) + "\n" + helper_source(used)
+    return NumpyEmitter(network).module()
+
+
+class NumpyEmitter(Emitter):
+    """One method per node kind, each returning the statements that compute the node's value
+    from its inputs' variables into its own (`x` along a chain)."""
+
+    target = "NumPy"
+    reserved = RESERVED
+
+    def __init__(self, network: Network):
+        super().__init__(network)
+        self.used: set[str] = set()
+
+    def module(self) -> str:
+        network = self.net
+        self.plan_blocks()
+        owner, done, body = tb.owners(self.groups), set(), []
+        for node in network.layers:
+            group = owner.get(node.name)
+            if group is None:
+                body.append(self.node_source(node))
+            elif id(group) not in done:
+                done.add(id(group))
+                body.append(self.group_source(group))
+        if self.input_var != "x" and network.layers:
+            body.insert(0, f"    {self.input_var} = x")
+        if any(node.weights for node in network.layers) or self.groups:
+            body.insert(0, PARAMS)
+        if self.flat_notes:
+            body.insert(0, "    # generated flat (not as block functions): " + ", ".join(self.flat_notes))
+        dims = ", ".join(str(d) for d in network.input_shape)
+        head = HEADER.format(name=network.name, dims=dims, input_shape=tuple(network.input_shape))
+        head = head.replace("\n\n\ndef _layers(", features_source(network) + "\n\n\ndef _layers(", 1)
+        head = self.outputs_forward(head, dims)
+        functions = "".join("\n\n" + f for f in self.functions)
+        return head + ("\n\n".join(body) or NO_LAYERS) + "\n" + functions + helper_source(self.used)
+
+    # --- blocks: one generator function per definition (variant with the same code) ---
+
+    def plan_blocks(self) -> None:
+        self.groups, self.functions, self.flat_notes = [], [], []
+        if not self.net.instances:
+            return
+        self.groups, self.flat_notes = tb.prepare(self.net)
+        by_code: dict[str, list] = {}
+        for group in self.groups:
+            for use in group:
+                by_code.setdefault(self.block_body(use), []).append(use)
+        counters: dict[str, int] = {}
+        taken = set(RESERVED) | KEYWORDS | BUILTINS
+        for code, uses in by_code.items():
+            block = uses[0].instance.block
+            counters[block] = counters.get(block, 0) + 1
+            name = unique(python_name(block) + (f"_{counters[block]}" if counters[block] > 1 else ""),
+                          taken)
+            for use in uses:
+                use.cls = name
+            self.functions.append(self.function_source(name, uses, code))
+        self.var = value_names(self.net, self.reserved | {u[0].cls for u in by_code.values()},
+                               self.input_name, tb.plain_values(self.net, self.groups))
+
+    def block_body(self, use) -> str:
+        """The statements of one instance, names inside the block: `p[f"{name}.conv1.kernel"]`."""
+        sub = NumpyEmitter(tb.sub_network(self.net, use))
+        lines = [] if sub.input_var == "x" else [f"{sub.input_var} = x"]
+        for node in sub.net.layers:
+            lines += sub.layer_lines(node) + [f'yield f"{{name}}.{node.name}", {sub.dest(node)}']
+        self.used |= sub.used
+        lines.append(f"return {sub.dest(sub.net.layers[-1])}")
+        return "\n".join("    " + TENSOR_KEY.sub(r'p[f"{name}.\1"]', line) for line in lines)
+
+    def function_source(self, name: str, uses, code: str) -> str:
+        first = uses[0].instance
+        return (f"def {name}(x, p, name):\n"
+                f'    """Block {first.block} (line {first.definition.line}), used as '
+                f"{', '.join(u.instance.name for u in uses)}:\n    yields (layer name, value) for "
+                "each of its layers, named <name>.<layer>; returns its output."
+                '"""\n' + code + "\n")
+
+    def group_source(self, group) -> str:
+        src, out = self.var[group[0].source], group[-1].nodes[-1]
+        lines = []
+        for i, use in enumerate(group):
+            arg = src if i == 0 else self.dest(out)
+            lines.append(f'    {self.dest(out)} = yield from {use.cls}({arg}, p, "{use.instance.name}")'
+                         f"  # {shape_text(use.nodes[-1].out_shape)}")
+        return "\n".join(lines)
+
+    def outputs_forward(self, head: str, dims: str) -> str:
+        """The header's forward, or one returning the listed outputs (a tuple when several)
+        when the output is not just the last node."""
+        outputs = [n.name for n in self.net.output_nodes]
+        if outputs == [self.net.nodes[-1].name]:
+            return head
+        a = head.index("\n\ndef forward(x, params):")
+        b = head.index("\n\ndef forward_layers(")
+        several = len(outputs) > 1
+        code = OUTPUTS_FORWARD.format(
+            outputs="(" + ", ".join(f'"{n}"' for n in outputs) + ("," if not several else "") + ")",
+            names=", ".join(outputs), dims=dims, what="a tuple" if several else "an array",
+            result="tuple(wanted.values())" if several else f'wanted["{outputs[0]}"]')
+        return head[:a].rstrip("\n") + code.rstrip("\n") + "\n" + head[b:]
+
+    def node_source(self, node: Node) -> str:
+        lines = self.layer_lines(node)
+        note = lines[0].startswith("#") or "  # " in lines[0]
+        lines[0] += f"; {comment(node)}" if note else f"  # {comment(node)}"
+        return "\n".join(["    " + line for line in lines] + [f'    yield "{node.name}", {self.dest(node)}'])
+
+    def layer_lines(self, node: Node) -> list[str]:
+        """The statements computing one layer (the first carries the shape comment)."""
+        try:
+            lines = self.emit(node)
+        except UnsupportedNode as err:
+            raise UnsupportedLayer(str(err)) from None
+        act, alpha = fused_activation(node)
+        if node.kind != "activation":
+            lines += self.activation_lines(node, act, alpha)
+        if not lines:
+            return [f"# {node.kind}: identity at inference"] if self.same(node) else \
+                [f"{self.dest(node)} = {self.src(node)}  # {node.kind}: identity at inference"]
+        if lines[0].startswith("#") and not self.same(node):
+            lines[0] = f"{self.dest(node)} = {self.src(node)}  {lines[0]}"
+        return lines
+
+    def same(self, node: Node) -> bool:
+        return self.dest(node) == self.src(node)
+
+    def activation_lines(self, node: Node, name: str, alpha) -> list[str]:
+        if name == "linear":
+            return []
+        self.used.add(name)
+        out = self.dest(node)
+        if name == "leaky_relu":
+            return [f"{out} = _leaky_relu({out}, {float(alpha)!r})"]
+        return [f"{out} = _{name}({out})"]
+
+    def assign(self, node: Node, expression: str) -> list[str]:
+        return [f"{self.dest(node)} = {expression}"]
+
+    # --- node kinds ---
+
+    def conv_layer(self, node: Node) -> list[str]:
+        a = node.attrs
+        self.used.add("conv")
+        bias = tensor(node, "bias") if a["bias"] else "None"
+        args = [f"{self.src(node)}, {tensor(node, 'kernel')}, {bias}",
+                f"stride={tuple(a['stride'])}", f"padding={tuple(a['padding'])}"]
+        if tuple(a["dilation"]) != (1, 1):
+            args.append(f"dilation={tuple(a['dilation'])}")
+        if a["groups"] != 1:
+            args.append(f"groups={a['groups']}")
+        return self.assign(node, f"_conv2d({', '.join(args)})")
+
+    def pool(self, node: Node) -> list[str]:
+        a = node.attrs
+        self.used.add(node.kind)
+        args = [f"{self.src(node)}, {tuple(a['kernel'])}", f"stride={tuple(a['stride'])}",
+                f"padding={tuple(a['padding'])}"]
+        if a["ceil"]:
+            args.append("ceil=True")
+        if node.kind == "avgpool" and a["count_include_pad"]:
+            args.append("count_include_pad=True")
+        return self.assign(node, f"_{node.kind}2d({', '.join(args)})")
+
+    maxpool_layer = avgpool_layer = pool
+
+    def global_pool(self, node: Node) -> list[str]:
+        op = "mean" if node.attrs["op"] == "avg" else "max"
+        return self.assign(node, f"{self.src(node)}.{op}(axis=(1, 2))")
+
+    globalavgpool_layer = globalmaxpool_layer = global_pool
+
+    def flatten_layer(self, node: Node) -> list[str]:
+        src = self.src(node)
+        return self.assign(node, f"{src}.reshape({src}.shape[0], -1)")
+
+    def zeropad_layer(self, node: Node) -> list[str]:
+        self.used.add("pad")
+        return self.assign(node, f"_pad({self.src(node)}, {tuple(node.attrs['padding'])}, 0.0)")
+
+    def dense_layer(self, node: Node) -> list[str]:
+        bias = f" + {tensor(node, 'bias')}" if node.attrs["bias"] else ""
+        return self.assign(node, f"{self.src(node)} @ {tensor(node, 'kernel')}{bias}")
+
+    def batchnorm_layer(self, node: Node) -> list[str]:
+        self.used.add("batchnorm")
+        names = ", ".join(tensor(node, t) for t in ("gamma", "beta", "moving_mean", "moving_variance"))
+        return self.assign(node, f"_batchnorm({self.src(node)}, {names}, eps={float(node.attrs['eps'])!r})")
+
+    def dropout_layer(self, node: Node) -> list[str]:
+        return [f"# dropout (rate {float(node.attrs['rate'])!r}): identity at inference"]
+
+    def activation_layer(self, node: Node) -> list[str]:
+        lines = self.activation_lines(node, node.attrs["activation"], node.attrs["alpha"])
+        if lines and not self.same(node):  # the first statement reads the input
+            lines[0] = lines[0].replace(f"({self.dest(node)}", f"({self.src(node)}", 1)
+        return lines
+
+    def add_layer(self, node: Node) -> list[str]:
+        return self.assign(node, " + ".join(self.merge_inputs(node)))
+
+    def multiply_layer(self, node: Node) -> list[str]:
+        return self.assign(node, " * ".join(self.merge_inputs(node)))
+
+    def concat_layer(self, node: Node) -> list[str]:
+        return self.assign(node, f"np.concatenate([{', '.join(self.srcs(node))}], axis=-1)")
+
+    def merge_inputs(self, node: Node) -> list[str]:
+        """The inputs of add/multiply; a (C,) gate of an image broadcast as (batch, 1, 1, C)."""
+        terms = []
+        for name, shape in zip(node.inputs, self.net.input_shapes(node)):
+            flat_gate = len(shape) == 1 and len(node.out_shape) == 3
+            terms.append(self.var[name] + ("[:, None, None, :]" if flat_gate else ""))
+        return terms
 
 
 def frozen_base_end(network: Network) -> str | None:
@@ -329,101 +553,8 @@ def comment(node: Node) -> str:
     return f"{text}, {node.params:,} params" if node.params else text
 
 
-def layer_lines(node: Node, used: set) -> list[str]:
-    """The statements computing one layer from `x` (the first carries the shape comment)."""
-    method = LAYER_CODE.get(node.kind)
-    if method is None:
-        raise UnsupportedLayer(f"layer '{node.name}' (line {node.line}): the NumPy backend does "
-                               f"not support layers of kind '{node.kind}'")
-    lines = method(node, used)
-    if node.kind in ("conv", "dense", "batchnorm"):
-        lines += activation_lines(node.attrs["activation"], node.attrs["alpha"], used)
-    return lines or [f"# {node.kind}: identity at inference"]
-
-
-def activation_lines(name: str, alpha, used: set) -> list[str]:
-    if name == "linear":
-        return []
-    used.add(name)
-    if name == "leaky_relu":
-        return [f"x = _leaky_relu(x, {float(alpha)!r})"]
-    return [f"x = _{name}(x)"]
-
-
 def tensor(node: Node, name: str) -> str:
     return f'p["{node.name}.{name}"]'
-
-
-def conv_code(node: Node, used: set) -> list[str]:
-    a = node.attrs
-    used.add("conv")
-    bias = tensor(node, "bias") if a["bias"] else "None"
-    args = [f"x, {tensor(node, 'kernel')}, {bias}", f"stride={tuple(a['stride'])}",
-            f"padding={tuple(a['padding'])}"]
-    if tuple(a["dilation"]) != (1, 1):
-        args.append(f"dilation={tuple(a['dilation'])}")
-    if a["groups"] != 1:
-        args.append(f"groups={a['groups']}")
-    return [f"x = _conv2d({', '.join(args)})"]
-
-
-def pool_code(node: Node, used: set) -> list[str]:
-    a = node.attrs
-    used.add(node.kind)
-    args = [f"x, {tuple(a['kernel'])}", f"stride={tuple(a['stride'])}",
-            f"padding={tuple(a['padding'])}"]
-    if a["ceil"]:
-        args.append("ceil=True")
-    if node.kind == "avgpool" and a["count_include_pad"]:
-        args.append("count_include_pad=True")
-    return [f"x = _{node.kind}2d({', '.join(args)})"]
-
-
-def global_pool_code(node: Node, used: set) -> list[str]:
-    return [f"x = x.{'mean' if node.attrs['op'] == 'avg' else 'max'}(axis=(1, 2))"]
-
-
-def flatten_code(node: Node, used: set) -> list[str]:
-    return ["x = x.reshape(x.shape[0], -1)"]
-
-
-def zeropad_code(node: Node, used: set) -> list[str]:
-    used.add("pad")
-    return [f"x = _pad(x, {tuple(node.attrs['padding'])}, 0.0)"]
-
-
-def dense_code(node: Node, used: set) -> list[str]:
-    bias = f" + {tensor(node, 'bias')}" if node.attrs["bias"] else ""
-    return [f"x = x @ {tensor(node, 'kernel')}{bias}"]
-
-
-def batchnorm_code(node: Node, used: set) -> list[str]:
-    used.add("batchnorm")
-    names = ", ".join(tensor(node, t) for t in ("gamma", "beta", "moving_mean", "moving_variance"))
-    return [f"x = _batchnorm(x, {names}, eps={float(node.attrs['eps'])!r})"]
-
-
-def dropout_code(node: Node, used: set) -> list[str]:
-    return [f"# dropout (rate {float(node.attrs['rate'])!r}): identity at inference"]
-
-
-def activation_code(node: Node, used: set) -> list[str]:
-    return activation_lines(node.attrs["activation"], node.attrs["alpha"], used)
-
-
-LAYER_CODE = {
-    "conv": conv_code,
-    "maxpool": pool_code,
-    "avgpool": pool_code,
-    "globalavgpool": global_pool_code,
-    "globalmaxpool": global_pool_code,
-    "flatten": flatten_code,
-    "zeropad": zeropad_code,
-    "dense": dense_code,
-    "batchnorm": batchnorm_code,
-    "dropout": dropout_code,
-    "activation": activation_code,
-}
 
 
 def helper_source(used: set) -> str:

@@ -24,16 +24,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .. import layout
 from ..ir import Network, Node
-from ..names import torch_attribute_names
-from . import class_name
+from ..names import TORCH_MODULE_GLOBALS, UNSAFE_ATTRIBUTES, torch_attribute_names, unique
+from . import class_name, torch_blocks
+from .base import Emitter, fused_activation, value_names
 
 FUNCTIONS = {"relu": "torch.relu({})", "sigmoid": "torch.sigmoid({})", "tanh": "torch.tanh({})",
              "softmax": "torch.softmax({}, dim=1)", "linear": "{}"}
 MODULES = {"relu": "nn.ReLU()", "sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()",
            "softmax": "nn.Softmax(dim=1)", "linear": "nn.Identity()"}
-# Layers through which a flat vector keeps the order of the flatten that produced it.
-ORDER_KEEPING = ("dropout", "activation", "batchnorm", "flatten")
+# Local names of _run that a value's variable must not take.
+RESERVED = TORCH_MODULE_GLOBALS | {"self", "keep", "outputs"}
 
 
 @dataclass
@@ -47,37 +49,44 @@ class Emitted:
     uses_f: bool = False
 
 
-def flat_orders(network: Network) -> dict[str, tuple[int, int, int]]:
-    """For every flat layer output that the torch model holds in NCHW flatten order, the
-    (H, W, C) it was flattened from: flattens of images and the order-keeping layers after them."""
-    orders: dict[str, tuple[int, int, int]] = {}
-    for node in network.layers:
-        source = node.inputs[0] if node.inputs else None
-        if node.kind == "flatten" and len(node.in_shape) == 3:
-            orders[node.name] = tuple(node.in_shape)
-        elif node.kind in ORDER_KEEPING and source in orders:
-            orders[node.name] = orders[source]
-    return orders
-
-
 def attribute_names(network: Network) -> dict[str, str]:
-    """Layer name -> attribute name (cnnspec.names.torch_attribute_names)."""
-    return torch_attribute_names(n.name for n in network.layers)
+    """Layer name -> attribute name (torch_attribute_names_of)."""
+    return torch_attribute_names_of([n.name for n in network.layers])
+
+
+def torch_attribute_names_of(names: list[str]) -> dict[str, str]:
+    """cnnspec.names.torch_attribute_names for plain names; a hierarchical name
+    `layer2.0.conv1` becomes `layer2_0_conv1` (in flat code), `_` appended while it is unsafe
+    or taken."""
+    plain = [n for n in names if "." not in n]
+    attrs = torch_attribute_names(plain)
+    taken = set(plain) | set(attrs.values()) | UNSAFE_ATTRIBUTES
+    for name in names:
+        if "." in name:
+            ident = name.replace(".", "_")
+            attrs[name] = unique("layer" + ident if ident.startswith("_") else ident, taken)
+    return {name: attrs[name] for name in names}
 
 
 def generate(network: Network) -> str:
     return Generator(network).module()
 
 
-class Generator:
+class Generator(Emitter):
     """One method per layer kind (`conv_layer`, `dense_layer`, ...), each returning Emitted."""
 
+    target = "PyTorch"
+    reserved = RESERVED
+
     def __init__(self, network: Network):
-        self.net = network
+        super().__init__(network)
         self.cls = class_name(network)
         self.attrs = attribute_names(network)
-        self.orders = flat_orders(network)
-        self.layers = [(node, getattr(self, f"{node.kind}_layer")(node)) for node in network.layers]
+        self.orders = layout.flat_orders(network)
+        self.groups, self.classes, self.flat_notes = [], [], []
+        if network.instances:
+            self.plan_blocks()
+        self.layers = [(node, self.emit(node)) for node in network.layers]
         self.rules = freeze_rules(network.nodes, self.attrs)
         self.stages = {name: freeze_rules(nodes, self.attrs)
                        for name, nodes in network.stages.items() if name is not None}
@@ -93,9 +102,15 @@ class Generator:
         parts = [self.header() + ("\n" + stages if stages else "")]
         if any("PaddedAvgPool2d(" in (e.module or "") for _, e in self.layers):
             parts.append(PADDED_AVG_POOL)
+        parts += [self.blocks_note()] + [c.source for c in self.classes]
         parts += [self.class_source(), self.set_stage_source(),
                   self.load_source(), self.save_source(), HELPERS]
-        if any("_nchw_rows(" in line for _, e in self.layers for line in e.loads):
+        if self.classes:
+            parts.append(SCOPED)
+        code = "\n".join(parts)
+        if "_flat_rows(" in code or "_to_nhwc(" in code:
+            parts.append(ROW_HELPERS + FLAT_ROWS)
+        elif any("_nchw_rows(" in line for _, e in self.layers for line in e.loads):
             parts.append(ROW_HELPERS)
         return "\n\n".join(p.strip("\n") + "\n" for p in parts if p)
 
@@ -110,26 +125,113 @@ class Generator:
                "load_portable(model, params) and come back with\nto_portable(model).\n\"\"\"\n")
         return doc + "\n" + "\n".join(imports) + "\n"
 
+    # --- blocks: one class per definition (cnnspec.backends.torch_blocks) ---
+
+    def plan_blocks(self) -> None:
+        groups, self.flat_notes = torch_blocks.prepare(self.net)
+        taken = torch_blocks.reserved_class_names(self.net, self.cls)
+        for _ in range(3):  # drop the groups a class could not be made for, then remake
+            classes, failed = torch_blocks.build_classes(self.net, groups, Generator, set(taken))
+            kept = [g for g in groups if not any(u.instance.name in failed for u in g)]
+            self.flat_notes += [g[0].instance.parent or g[0].instance.name
+                                for g in groups if g not in kept]
+            if len(kept) == len(groups):
+                break
+            groups = kept
+        self.groups, self.classes = groups, classes
+        if not groups:
+            return
+        top = [n.name for n in self.net.layers if n.name not in self.in_blocks] + \
+              list(dict.fromkeys(self.group_name(g) for g in groups))
+        attrs = torch_attribute_names_of(top)
+        for group in groups:
+            for i, use in enumerate(group):
+                use.path = attrs[self.group_name(group)] + (f"[{i}]" if self.looped(group) else "")
+                inner = attribute_names(torch_blocks.sub_network(self.net, use))
+                for node in use.nodes:
+                    self.attrs[node.name] = f"{use.path}.{inner[torch_blocks.leaf(use.instance.name, node.name)]}"
+            self.attrs[self.group_name(group)] = attrs[self.group_name(group)]
+        self.var = self.item_values()
+
+    group_name = staticmethod(torch_blocks.group_name)
+    looped = staticmethod(torch_blocks.looped)
+
+    @property
+    def in_blocks(self) -> dict[str, list]:
+        return torch_blocks.owners(self.groups)
+
+    def item_values(self) -> dict[str, str]:
+        plain = torch_blocks.plain_values(self.net, self.groups)
+        return value_names(self.net, self.reserved, self.input_name, plain)
+
+    def group_init(self, group) -> list[str]:
+        attr = self.attrs[self.group_name(group)]
+        calls = [f"{u.cls}({', '.join(u.args)})" for u in group]
+        if not self.looped(group):
+            return [f"        self.{attr} = {calls[0]}"]
+        return [f"        self.{attr} = nn.ModuleList([", *[f"            {c}," for c in calls],
+                "        ])"]
+
+    def group_run(self, group) -> list[str]:
+        name = self.group_name(group)
+        attr, src = self.attrs[name], self.var[group[0].source]
+        out = group[-1].nodes[-1]
+        note = f"  # {comment(out)}"
+        if not self.looped(group):
+            return [f'        {self.dest(out)} = self.{attr}({src}, _scoped(keep, "{name}.")){note}']
+        lines = [] if src == self.dest(out) else [f"        {self.dest(out)} = {src}"]
+        return lines + [f"        for i, block in enumerate(self.{attr}):",
+                        f'            {self.dest(out)} = block({self.dest(out)}, _scoped(keep, f"{name}.{{i}}.")){note}']
+
     def class_source(self) -> str:
-        net = self.net
         lines = [f"class {self.cls}(nn.Module):", *self.class_doc(), "",
                  "    def __init__(self) -> None:", "        super().__init__()"]
+        owner, done = self.in_blocks, set()
         for node, emitted in self.layers:
-            if emitted.module:
+            group = owner.get(node.name)
+            if group is not None and id(group) not in done:
+                done.add(id(group))
+                lines += self.group_init(group)
+            elif group is None and emitted.module:
                 lines.append(f"        self.{self.attrs[node.name]} = {emitted.module}")
         lines += self.freeze_call()
-        signature = (f"(batch, {', '.join(map(str, nchw(net.input_shape)))}) -> "
-                     f"(batch, {', '.join(map(str, nchw(net.output.out_shape)))})")
-        lines += FORWARD.replace("{signature}", signature).rstrip("\n").split("\n")
+        lines += self.forward_source().rstrip("\n").split("\n")
+        if self.input_var != "x":
+            lines.append(f"        {self.input_var} = x")
+        done = set()
         for node, emitted in self.layers:
-            lines.append(f"        x = {emitted.call}  # {comment(node)}")
-            lines.append(f'        keep("{node.name}", x)')
-        lines.append("        return x")
+            group = owner.get(node.name)
+            if group is not None and id(group) not in done:
+                done.add(id(group))
+                lines += self.group_run(group)
+            elif group is None:
+                lines.append(f"        {self.dest(node)} = {emitted.call}  # {comment(node)}")
+                lines.append(f'        keep("{node.name}", {self.dest(node)})')
+        lines.append(f"        return {self.returned()}")
         if self.training:
             lines += (TRAIN if self.frozen_batchnorm else "").replace("{cls}", self.cls).rstrip("\n").split("\n")
             lines += PARAM_GROUPS.replace("{train}", "\n        self.train(self.training)"
                                           if self.frozen_batchnorm else "").rstrip("\n").split("\n")
         return "\n".join(lines) + "\n"
+
+    def forward_source(self) -> str:
+        """forward, forward_layers and the head of _run; several outputs come as a tuple."""
+        shapes = [f"(batch, {', '.join(map(str, nchw(n.out_shape)))})" for n in self.net.output_nodes]
+        source = f"(batch, {', '.join(map(str, nchw(self.net.input_shape)))})"
+        if not self.several_outputs:
+            return FORWARD.replace("{signature}", f"{source} -> {shapes[0]}")
+        names = ", ".join(n.name for n in self.net.output_nodes)
+        result = f"tuple[{', '.join(['torch.Tensor'] * len(shapes))}]"
+        doc = f"{source} -> the outputs ({names}): ({', '.join(shapes)})"
+        return (FORWARD.replace("{signature}", doc)
+                .replace(") -> torch.Tensor:\n        \"\"\"(", f") -> {result}:\n        \"\"\"(")
+                .replace("keep) -> torch.Tensor:", f"keep) -> {result}:"))
+
+    def blocks_note(self) -> str:
+        if not self.flat_notes:
+            return ""
+        return ("# Generated flat (not as block modules): " + ", ".join(self.flat_notes) +
+                "\n# (see cnnspec.backends.torch_blocks for when a block instance stays flat)\n")
 
     # --- transfer learning: freeze rules, learning-rate scales, stages ---
 
@@ -200,7 +302,7 @@ class Generator:
         options += [f"groups={a['groups']}"] if a["groups"] != 1 else []
         options += [] if a["bias"] else ["bias=False"]
         module = f"nn.Conv2d({node.in_shape[2]}, {a['filters']}, {', '.join(options)})"
-        x = "x" if symmetric else f"F.pad(x, {(left, right, t, b)})"
+        x = self.src(node) if symmetric else f"F.pad({self.src(node)}, {(left, right, t, b)})"
         attr, key = self.attrs[node.name], node.name
         loads = [f'_copy(model.{attr}.weight, params["{key}.kernel"].transpose(3, 2, 0, 1), "{key}.kernel")']
         saves = [f'"{key}.kernel": _numpy(model.{attr}.weight).transpose(2, 3, 1, 0)']
@@ -221,7 +323,7 @@ class Generator:
         if a["bias"]:
             loads.append(f'_copy(model.{attr}.bias, params["{key}.bias"], "{key}.bias")')
             saves.append(f'"{key}.bias": _numpy(model.{attr}.bias)')
-        return Emitted(activation(f"self.{attr}(x)", a), module, loads, saves, uses_f=uses_f(a))
+        return Emitted(activation(f"self.{attr}({self.src(node)})", a), module, loads, saves, uses_f=uses_f(a))
 
     def batchnorm_layer(self, node: Node) -> Emitted:
         a = node.attrs
@@ -236,7 +338,7 @@ class Generator:
             loads.append(f'_copy(model.{attr}.{torch_name}, params["{key}.{name}"]{to_torch}, '
                          f'"{key}.{name}")')
             saves.append(f'"{key}.{name}": _numpy(model.{attr}.{torch_name}){to_portable}')
-        return Emitted(activation(f"self.{attr}(x)", a), module, loads, saves, uses_f=uses_f(a))
+        return Emitted(activation(f"self.{attr}({self.src(node)})", a), module, loads, saves, uses_f=uses_f(a))
 
     def maxpool_layer(self, node: Node) -> Emitted:
         return self.pool(node)
@@ -248,14 +350,14 @@ class Generator:
         a = node.attrs
         t, b, left, right = a["padding"]
         if t == b and left == right:
-            return Emitted(f"self.{self.attrs[node.name]}(x)", symmetric_pool(a))
+            return Emitted(f"self.{self.attrs[node.name]}({self.src(node)})", symmetric_pool(a))
         # Asymmetric: pad explicitly, far enough that floor mode gives the spec's output size
         # (a ceil-mode overhang counts for nothing: -inf for max, not counted for avg).
         (h, w), (kh, kw), (sh, sw), (oh, ow) = node.in_shape[:2], a["kernel"], a["stride"], a["out"]
         b2 = max(b, (oh - 1) * sh + kh - h - t)
         r2 = max(right, (ow - 1) * sw + kw - w - left)
         if a["op"] == "max":
-            x = f'F.pad(x, {(left, r2, t, b2)}, value=float("-inf"))'
+            x = f'F.pad({self.src(node)}, {(left, r2, t, b2)}, value=float("-inf"))'
             module = f"nn.MaxPool2d(kernel_size={pair(a['kernel'])}, stride={pair(a['stride'])})"
             return Emitted(f"self.{self.attrs[node.name]}({x})", module, uses_f=True)
         if a["count_include_pad"]:
@@ -264,23 +366,23 @@ class Generator:
             counted = ones_padded((h, w), (left, r2, t, b2))
         module = (f"PaddedAvgPool2d({pair(a['kernel'])}, {pair(a['stride'])}, "
                   f"{(left, r2, t, b2)}, counted={counted})")
-        return Emitted(f"self.{self.attrs[node.name]}(x)", module, uses_f=True)
+        return Emitted(f"self.{self.attrs[node.name]}({self.src(node)})", module, uses_f=True)
 
     def globalavgpool_layer(self, node: Node) -> Emitted:
-        return Emitted("torch.mean(x, dim=(2, 3))")
+        return Emitted(f"torch.mean({self.src(node)}, dim=(2, 3))")
 
     def globalmaxpool_layer(self, node: Node) -> Emitted:
-        return Emitted("torch.amax(x, dim=(2, 3))")
+        return Emitted(f"torch.amax({self.src(node)}, dim=(2, 3))")
 
     def flatten_layer(self, node: Node) -> Emitted:
-        return Emitted("torch.flatten(x, 1)")
+        return Emitted(f"torch.flatten({self.src(node)}, 1)")
 
     def zeropad_layer(self, node: Node) -> Emitted:
         t, b, left, right = node.attrs["padding"]
-        return Emitted(f"self.{self.attrs[node.name]}(x)", f"nn.ZeroPad2d({(left, right, t, b)})")
+        return Emitted(f"self.{self.attrs[node.name]}({self.src(node)})", f"nn.ZeroPad2d({(left, right, t, b)})")
 
     def dropout_layer(self, node: Node) -> Emitted:
-        return Emitted(f"self.{self.attrs[node.name]}(x)", f"nn.Dropout(p={node.attrs['rate']!r})")
+        return Emitted(f"self.{self.attrs[node.name]}({self.src(node)})", f"nn.Dropout(p={node.attrs['rate']!r})")
 
     def activation_layer(self, node: Node) -> Emitted:
         a = node.attrs
@@ -288,16 +390,48 @@ class Generator:
             module = f"nn.LeakyReLU(negative_slope={a['alpha']!r})"
         else:
             module = MODULES[a["activation"]]
-        return Emitted(f"self.{self.attrs[node.name]}(x)", module)
+        return Emitted(f"self.{self.attrs[node.name]}({self.src(node)})", module)
+
+    # --- merges ---
+
+    def add_layer(self, node: Node) -> Emitted:
+        return self.merge(node, " + ".join(self.merge_inputs(node)))
+
+    def multiply_layer(self, node: Node) -> Emitted:
+        return self.merge(node, " * ".join(self.merge_inputs(node)))
+
+    def concat_layer(self, node: Node) -> Emitted:
+        return self.merge(node, f"torch.cat([{', '.join(self.srcs(node))}], dim=1)")
+
+    def merge(self, node: Node, call: str) -> Emitted:
+        act, alpha = fused_activation(node)
+        attrs = {"activation": act, "alpha": alpha}
+        return Emitted(activation(call, attrs), uses_f=uses_f(attrs))
+
+    def merge_inputs(self, node: Node) -> list[str]:
+        """The inputs of add/multiply: flat ones converted to NHWC order where cnnspec.layout
+        says so, and a (C,) gate of an image as (batch, C, 1, 1)."""
+        convert = layout.converted_inputs(self.net, node, self.orders)
+        terms = []
+        for name, shape, change in zip(node.inputs, self.net.input_shapes(node), convert):
+            term = self.var[name]
+            if change:
+                term = f"_to_nhwc({term}, {layout.order_text(self.orders[name])})"
+            if len(shape) == 1 and len(node.out_shape) == 3:
+                term += "[:, :, None, None]"
+            terms.append(term)
+        return terms
 
     def row_orders(self, node: Node) -> tuple[str, str]:
         """Index suffixes that reorder a layer's input-side rows: portable -> torch, and back."""
         order = self.orders.get(node.inputs[0]) if node.inputs else None
-        if order is None or order[2] == 1 or order[0] * order[1] == 1:
+        if order is None:
             return "", ""  # not fed by a flatten, or both flatten orders coincide
-        dims = ", ".join(map(str, order))
-        return f"[_nchw_rows({dims})]", f"[_nhwc_rows({dims})]"
-
+        if len(order) == 1:
+            dims = ", ".join(map(str, order[0][1]))
+            return f"[_nchw_rows({dims})]", f"[_nhwc_rows({dims})]"
+        text = layout.order_text(order)
+        return f"[_flat_rows({text})]", f"[_flat_rows({text}, inverse=True)]"
 
 def freeze_rules(nodes, attrs: dict[str, str]) -> tuple[tuple[str, ...], dict[str, float]]:
     """The attributes of the frozen layers with weights, and the trainable layers' lr scales."""
@@ -460,6 +594,12 @@ def set_stage(model: {cls}, name: str) -> None:
     model._freeze(**STAGES[name])
 '''
 
+SCOPED = '''
+def _scoped(keep, prefix: str):
+    """keep(name, value) for the layers of a block instance: names prefixed by the instance's."""
+    return lambda name, value: keep(prefix + name, value)
+'''
+
 HELPERS = '''
 def _skip(name: str, x: torch.Tensor) -> None:
     """forward keeps no layer outputs."""
@@ -486,4 +626,25 @@ def _nchw_rows(h: int, w: int, c: int) -> np.ndarray:
 def _nhwc_rows(h: int, w: int, c: int) -> np.ndarray:
     """The inverse of _nchw_rows: NHWC flatten order from NCHW flatten order."""
     return np.arange(h * w * c).reshape(c, h, w).transpose(1, 2, 0).ravel()
+'''
+
+FLAT_ROWS = '''
+def _flat_rows(pieces, inverse: bool = False) -> np.ndarray:
+    """Row order of a flat vector made of pieces (length, (h, w, c) flattened in NCHW order,
+    or None: already NHWC order) laid end to end: _nchw_rows per piece (_nhwc_rows when
+    inverse), offset by the lengths before it."""
+    rows, start = [], 0
+    for length, image in pieces:
+        if image is None:
+            order = np.arange(length)
+        else:
+            order = _nhwc_rows(*image) if inverse else _nchw_rows(*image)
+        rows.append(start + order)
+        start += length
+    return np.concatenate(rows)
+
+
+def _to_nhwc(x: torch.Tensor, pieces) -> torch.Tensor:
+    """A flat batch in PyTorch's order (pieces as for _flat_rows) put into NHWC flatten order."""
+    return x[:, torch.as_tensor(_flat_rows(pieces, inverse=True), device=x.device)]
 '''

@@ -1,0 +1,133 @@
+"""Flatten order for PyTorch: a dataflow over the graph (design.md section 3, "Flatten order").
+
+Portable weights and NumPy/Keras run flat vectors in NHWC flatten order, ``(h*W + w)*C + c``;
+``torch.flatten`` of an NCHW tensor gives ``(c*H + h)*W + w``. Every flat value of the PyTorch
+model therefore carries an *order*: how its elements relate to the portable (NHWC) order.
+
+An order is ``None`` (the NHWC order itself) or a tuple of pieces ``(length, image)``, laid end
+to end: ``image`` is the ``(H, W, C)`` the piece was flattened from (NCHW order within the
+piece), or ``None`` for a piece already in NHWC order. Pieces whose two orders coincide
+(``C == 1`` or ``H*W == 1``) count as NHWC, and an order of NHWC pieces only is ``None``, so
+equal orders compare equal.
+
+How each node kind treats the order (``flat_order`` of its kind): ``makes`` (flatten of an
+image: one piece), ``keeps`` (dropout, activation, batch norm; flatten of a flat value: the
+input's order), ``concat`` (a flat concat: the inputs' pieces end to end, offsets implied by
+the lengths), ``elementwise`` (add, multiply: when the flat inputs' orders differ, the generated
+code converts every input that is not in NHWC order to NHWC order explicitly (`_to_nhwc`), and
+the result is in NHWC order; a flat gate of an image multiply is always converted), ``new``
+(dense, global pooling, everything else: NHWC order). A dense layer or a 1-D batch norm reads
+its input in the input's order: its rows are permuted when portable weights are loaded
+(``torch_rows``), and back when they are saved (``portable_rows``).
+"""
+
+from __future__ import annotations
+
+Image = tuple[int, int, int]
+Piece = tuple[int, "Image | None"]
+Order = "tuple[Piece, ...] | None"
+
+# How each node kind treats flatten order, until cnnspec.kinds (kind.flat_order) is merged.
+FLAT_ORDER = {"dropout": "keeps", "activation": "keeps", "batchnorm": "keeps",
+              "flatten": "makes", "concat": "concat", "add": "elementwise",
+              "multiply": "elementwise"}
+
+
+def flat_order_of(kind: str) -> str:
+    """`keeps`, `makes`, `concat`, `elementwise` or `new` for a node kind."""
+    try:
+        from .kinds import NODE_KINDS  # the one declaration, once the kinds package exists
+    except ImportError:
+        return FLAT_ORDER.get(kind, "new")
+    found = NODE_KINDS.get(kind)
+    return found.flat_order if found is not None else FLAT_ORDER.get(kind, "new")
+
+
+def normal(pieces) -> Order:
+    """Pieces with NHWC pieces merged; None when every piece is in NHWC order."""
+    out: list[Piece] = []
+    for length, image in pieces:
+        if image is not None and (image[2] == 1 or image[0] * image[1] == 1):
+            image = None
+        if image is None and out and out[-1][1] is None:
+            out[-1] = (out[-1][0] + length, None)
+        else:
+            out.append((length, image))
+    return None if all(image is None for _, image in out) else tuple(out)
+
+
+def pieces_of(order: Order, length: int) -> tuple[Piece, ...]:
+    return order if order is not None else ((length, None),)
+
+
+def flat_orders(network) -> dict[str, Order]:
+    """node name -> the order of its output in the PyTorch model, for every flat output that
+    is not in NHWC order (absent: NHWC order, or not flat)."""
+    orders: dict[str, Order] = {}
+    for node in network.layers:
+        order = node_order(network, node, orders)
+        if order is not None:
+            orders[node.name] = order
+    return orders
+
+
+def node_order(network, node, orders: dict[str, Order]) -> Order:
+    """The order of one node's output, given its inputs' orders."""
+    if len(node.out_shape) != 1:
+        return None
+    rule = flat_order_of(node.kind)
+    first = orders.get(node.inputs[0]) if node.inputs else None
+    if rule == "makes":
+        image = tuple(node.in_shape)
+        return normal([(node.out_shape[0], image)]) if len(image) == 3 else first
+    if rule == "keeps":
+        return first
+    if rule == "concat":
+        shapes = network.input_shapes(node)
+        return normal([p for name, shape in zip(node.inputs, shapes)
+                       for p in pieces_of(orders.get(name), shape[0])])
+    if rule == "elementwise":
+        found = {orders.get(name) for name in node.inputs}
+        return first if len(found) == 1 else None
+    return None
+
+
+def converted_inputs(network, node, orders: dict[str, Order]) -> tuple[bool, ...]:
+    """For an elementwise node: which inputs the generated code converts to NHWC order (those
+    not in NHWC order, when the flat inputs' orders differ, or that gate an image)."""
+    if flat_order_of(node.kind) != "elementwise":
+        return tuple(False for _ in node.inputs)
+    found = [orders.get(name) for name in node.inputs]
+    mixed = len(set(found)) > 1 or len(node.out_shape) != 1
+    return tuple(mixed and order is not None for order in found)
+
+
+def order_text(order: Order) -> str:
+    """An order as Python source, e.g. ``((48, (4, 4, 3)), (10, None))``."""
+    items = ", ".join(f"({length}, {image})" for length, image in order)
+    return f"({items},)" if len(order) == 1 else f"({items})"
+
+
+def torch_rows(order: Order, length: int):
+    """Index array: position i of the PyTorch vector holds NHWC element rows[i]."""
+    return _rows(order, length, inverse=False)
+
+
+def portable_rows(order: Order, length: int):
+    """The inverse of torch_rows: NHWC element j is PyTorch position rows[j]."""
+    return _rows(order, length, inverse=True)
+
+
+def _rows(order: Order, length: int, inverse: bool):
+    import numpy as np
+    parts, start = [], 0
+    for size, image in pieces_of(order, length):
+        if image is None:
+            part = np.arange(size)
+        elif inverse:
+            part = np.arange(size).reshape(image[2], image[0], image[1]).transpose(1, 2, 0).ravel()
+        else:
+            part = np.arange(size).reshape(image).transpose(2, 0, 1).ravel()
+        parts.append(start + part)
+        start += size
+    return np.concatenate(parts) if parts else np.arange(0)

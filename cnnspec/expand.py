@@ -52,6 +52,7 @@ class Entry:
     use: Use | None  # the innermost instance, None at top level
     group: str | None = None  # an imported base's alias
     failed: bool = False  # already reported (or poisoned): no node is made
+    words: tuple[str, ...] = ()  # a merge's inputs as its line writes them ('bn3', 'in')
 
 
 class ScopedDiagnostics:
@@ -192,12 +193,15 @@ class Expander:
 
     def _layer(self, i: int, layer: S.Layer, scope: Scope, full: str) -> Entry:
         sources, stripped = self._stripped(layer)
+        words: tuple[str, ...] = ()
         if self.is_merge(layer.kind):
             inputs = self._merge_inputs(i, layer, scope, sources)
+            words = tuple(self.written(v, scope) for v in layer.args)
         else:
             inputs = (self._source(sources, scope, i),)
         self.count += 1
-        return Entry(self._substitute(stripped, scope, i), full, inputs, scope.use, scope.group)
+        return Entry(self._substitute(stripped, scope, i), full, inputs, scope.use, scope.group,
+                     words=words)
 
     def _stripped(self, layer: S.Layer):
         """(its from= options, the layer without them and without a merge's input names),
@@ -278,11 +282,18 @@ class Expander:
 
     def _alternative(self, v: S.Value, scope: Scope, i: int) -> str:
         """`a?b`: the first of the names that exists in this instance."""
+        return self.output_of(self._lookup(self._chosen(v, scope), v.span, scope, i))
+
+    def _chosen(self, v: S.Value, scope: Scope) -> str:
+        """The alternative of `a?b` that exists (the last one when none does: its error)."""
         for text in v.value[:-1]:
-            head = text.partition(".")[0]
-            if scope.local.get(head, "") is not None:  # not dropped (or an error to report)
-                return self.output_of(self._lookup(text, v.span, scope, i))
-        return self.output_of(self._lookup(v.value[-1], v.span, scope, i))
+            if scope.local.get(text.partition(".")[0], "") is not None:  # not dropped
+                return text
+        return v.value[-1]
+
+    def written(self, v: S.Value, scope: Scope) -> str:
+        """How a merge's line writes one input: the name, or the chosen one of `a?b`."""
+        return self._chosen(v, scope) if v.kind == "alt" else str(v.value)
 
     def _lookup(self, text: str, span, scope: Scope, i: int) -> str:
         """The hierarchical name that `text` means at line i of `scope` (E210-E212)."""

@@ -79,7 +79,7 @@ CASES = [
     ("solve-ambiguous", "input 3x3x1\nc: conv 6 3x3 stride=? out=1x1x6\n", "E307", 2, 15, "ambiguous"),
     ("stated", IN + "c: conv 6 3x3 out=24x24x6\n", "E308", 2, 19, "conv gives 26x26x6"),
     # merges (cnnspec/kinds/merge.py): E311-E313 need the graph checker's wiring of inputs
-    ("merge-one-input", IN + "c: conv 6 3x3\nm: add c\n", "E310", 3, 1, "at least 2 inputs"),
+    ("merge-one-input", IN + "c: conv 6 3x3\nm: add c\n", "E217", 3, 4, "at least 2 inputs"),
     ("merge-rank", IN + "c: conv 6 3x3\nf: flatten\nm: add c f\n", "E311", 4, 1,
      "all images (HxWxC) or all flat"),
     ("merge-channels", IN + "a: conv 6 3x3\nb: conv 8 3x3 from=input\nm: add a b\n", "E312", 4, 1,
@@ -128,15 +128,8 @@ def diagnostics(text: str, name: str = "t.cnn"):
     return diags
 
 
-# merges whose inputs the chain checker cannot wire yet; strict: they fail once it can, and
-# then this set must go (the integrator removes it when the graph checker lands)
-NEEDS_GRAPH_CHECKER = {"merge-rank", "merge-channels", "merge-spatial"}
-_WAITING = pytest.mark.xfail(reason="needs the graph checker (issue 8 frontend)", strict=True)
-
-
-@pytest.mark.parametrize("spec, code, line, col, fragment",
-                         [pytest.param(*c[1:], marks=[_WAITING] if c[0] in NEEDS_GRAPH_CHECKER else [])
-                          for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("spec, code, line, col, fragment", [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])
 def test_code_line_col(spec, code, line, col, fragment):
     diags = diagnostics(spec)
     found = [d for d in diags if d.code == code]

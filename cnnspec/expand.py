@@ -113,7 +113,7 @@ class Expander:
         self.instances: list[Instance] = []
         self.outputs: dict[str, str] = {}  # instance -> its output node
         self.emitted: set[str] = set()
-        self.count = 0  # entries made (nodes, whether they check or not)
+        self.count = 0  # entries made and top-level lines to come (against MAX_LAYERS)
         self.seen: set = set()
         self.split: dict[int, tuple] = {}  # id of a line -> _stripped(line)
         self.children: dict[str, list[str]] = {}  # instance -> the names made directly in it
@@ -122,6 +122,7 @@ class Expander:
     def run(self, lines: list[S.Layer], names: list[str], groups: list) -> Iterator[Entry]:
         self.top = Scope("", {}, "input", names, {n: i for i, n in enumerate(names)}, tuple(lines),
                          last="input")
+        self.count = len(lines)  # every top-level line counts from the start: uses too, as 1
         for i, layer in enumerate(lines):
             self.top.group = groups[i]
             yield from self._line(i, layer, self.top)
@@ -199,7 +200,7 @@ class Expander:
             words = tuple(self.written(v, scope) for v in layer.args)
         else:
             inputs = (self._source(sources, scope, i),)
-        self.count += 1
+        self.count += 0 if scope.top else 1
         return Entry(self._substitute(stripped, scope, i), full, inputs, scope.use, scope.group,
                      words=words)
 

@@ -7,7 +7,9 @@ of its nodes, so `layer1..layer2` takes both instances whole, side branches insi
 Results are sorted, disjoint (first, last) runs of positions, never lists of names.
 
 A range along a chain costs O(1) (one run of single-input nodes); elsewhere it walks only the
-nodes between its two ends in topological order.
+nodes between its two ends in topological order, and all such walks of one analysis together
+visit at most MAX_RANGE_WORK layers (past that, a range is an E004 error at the selection), so
+that N ranges over a graph of N layers cannot cost N x N.
 """
 
 from __future__ import annotations
@@ -20,25 +22,30 @@ from .diagnostics import Diagnostics
 from .ir import Node
 from .suggestions import Suggester
 
+MAX_RANGE_WORK = 5_000_000  # layers the a..b walks of one analysis may visit (about 2 s)
+
 
 class Layout:
     """The graph as freeze rules see it, built once for every stage: names to positions."""
 
     def __init__(self, nodes: list[Node], groups: dict, suggest: Suggester, instances=(),
-                 failed=frozenset()):
+                 failed=frozenset(), range_work: int | None = None):
         self.names = [n.name for n in nodes]
         self.order = {name: i for i, name in enumerate(self.names) if i > 0}
         self.weighted = [0, *accumulate(1 if n.weights else 0 for n in nodes)]
         self.groups = {alias: position_runs(sorted(self.order[m] for m in members))
                        for alias, members in groups.items()}
         self.instances = instance_runs(self.names, instances)
-        self.inputs = [tuple(self.order.get(i, 0) for i in n.inputs) for n in nodes]
+        at = {name: i for i, name in enumerate(self.names)}
+        self.inputs = [tuple(at[i] for i in n.inputs if i in at) for n in nodes]
         self.chain_start = _chain_starts(self.inputs)
         self.failed = with_prefixes(failed)
         self.suggest = suggest
         self.variants: dict[tuple[int, bool, float], Node] = {}
         self._known: list[str] | None = None
         self._readers: list[list[int]] | None = None
+        # what the walks of a..b ranges may still visit
+        self.range_work = MAX_RANGE_WORK if range_work is None else range_work
 
     def has_weights(self, lo: int, hi: int) -> bool:
         return self.weighted[hi + 1] > self.weighted[lo]
@@ -65,12 +72,16 @@ class Layout:
             self._known = [*self.order, *self.instances]
         return self._known
 
-    def between(self, ends: list, last: list) -> list[tuple[int, int]]:
-        """The runs of nodes on a path from a node of `ends` to a node of `last`."""
-        lo, hi = ends[0][0], last[-1][1]
+    def between(self, first: list, last: list) -> list[tuple[int, int]] | None:
+        """The runs of nodes on a path from a node of `first` to a node of `last` (runs of
+        positions both); None when the walk would pass the analysis's budget."""
+        lo, hi = first[0][0], last[-1][1]
         if self.chain_start[hi] <= lo:
             return [(lo, hi)]
-        after = _reach(_positions(ends), self.readers_of, lambda p: p <= hi)
+        if hi - lo + 1 > self.range_work:
+            return None
+        self.range_work -= hi - lo + 1
+        after = _reach(_positions(first), self.readers_of, lambda p: p <= hi)
         before = _reach(_positions(last), lambda p: self.inputs[p], lambda p: p >= lo)
         return position_runs(sorted(after & before))
 
@@ -181,10 +192,15 @@ def _range(sel: S.Selection, first: list, last: list, layout: Layout, diags: Dia
                     f"write {sel.last}..{sel.first}")
         return None
     picked = layout.between(first, last)
+    if picked is None:
+        diags.error("E004", sel.span, f"the freeze ranges of this spec walk more than "
+                    f"{MAX_RANGE_WORK:,} layers", "name block instances instead of ranges "
+                    "across branches; this range and the later ones are not applied")
+        return None
     if not picked:
         diags.error("E502", sel.span, f"the range {sel.first}..{sel.last} selects nothing: "
                     f"'{sel.last}' does not depend on '{sel.first}' (they are on separate branches)",
                     f"a range follows the paths from its first layer to its last; name separate "
-                    f"branches one by one: 'freeze {sel.first}, {sel.last}'")
+                    f"branches one by one: '{sel.first}, {sel.last}'")
         return None
     return picked

@@ -79,7 +79,6 @@ CASES = [
     ("solve-ambiguous", "input 3x3x1\nc: conv 6 3x3 stride=? out=1x1x6\n", "E307", 2, 15, "ambiguous"),
     ("stated", IN + "c: conv 6 3x3 out=24x24x6\n", "E308", 2, 19, "conv gives 26x26x6"),
     # merges (cnnspec/kinds/merge.py): E311-E313 need the graph checker's wiring of inputs
-    ("merge-one-input", IN + "c: conv 6 3x3\nm: add c\n", "E217", 3, 4, "at least 2 inputs"),
     ("merge-rank", IN + "c: conv 6 3x3\nf: flatten\nm: add c f\n", "E311", 4, 1,
      "all images (HxWxC) or all flat"),
     ("merge-channels", IN + "a: conv 6 3x3\nb: conv 8 3x3 from=input\nm: add a b\n", "E312", 4, 1,

@@ -8,9 +8,12 @@ non_trainable_params and macs are sums over its layers. Networks are hand-built 
 from __future__ import annotations
 
 from graph_ir import expect, freeze, instance, network, sel
+from graph_specs import RESNET, RULES_LINE, block_params
 
+from cnnspec.api import analyse
 from cnnspec.diagnostics import Diagnostics
 from cnnspec.expectations import check_expectations
+from cnnspec.source import SourceFile
 from cnnspec.stages import StagePlan
 
 # every conv node: kernel 1x1x4xC + bias C = 5C params (C = 4: 20), macs 8*8*4*4 = 1024
@@ -104,3 +107,23 @@ def test_a_chain_keeps_its_messages():
     check_expectations([expect("cc.shape", "==", (3,))], chain, set(), diags)
     [d] = diags.sorted()
     assert d.message == "no layer named 'cc'" and d.hint == "did you mean 'c'?"
+
+
+# --- through cnnspec.loads, once the graph checker is merged ----------------------------------
+
+def test_instance_expectations_through_loads():
+    layer2 = block_params(16, 32, True) + block_params(32, 32, False)
+    text = RESNET + (f"expect layer2.0.shape == 16x16x32\nexpect layer2.params == {layer2}\n"
+                     f"expect layer1.0.conv1.params == {9 * 16 * 16}\nexpect layer1.macs == "
+                     f"{4 * 32 * 32 * 9 * 16 * 16}\n")
+    _net, diags = analyse(SourceFile("e.cnn", text))
+    assert [d for d in diags if d.severity == "error"] == []
+
+
+def test_a_failed_instance_expectation_through_loads_is_located():
+    _net, diags = analyse(SourceFile("e.cnn", RESNET + "expect layer2.params == 1\n"))
+    [d] = [d for d in diags if d.code == "E401"]
+    assert (d.span.line, d.span.col) == (RULES_LINE, 1)
+    layer2 = block_params(16, 32, True) + block_params(32, 32, False)
+    assert d.message == f"expectation failed: layer2.params is {layer2:,}, expected == 1"
+    assert d.hint == "the sum over its 11 layers"

@@ -7,9 +7,13 @@ interface the checker calls: plan.add(rule) for each statement, then plan.apply(
 from __future__ import annotations
 
 from graph_ir import freeze, instance, network, sel, unfreeze
+from graph_specs import RESNET, RULES_LINE, block_params
 
+import cnnspec
+from cnnspec.api import analyse
 from cnnspec.diagnostics import Diagnostics
 from cnnspec.selection import Layout
+from cnnspec.source import SourceFile
 from cnnspec.stages import StagePlan
 from cnnspec.suggestions import Suggester
 
@@ -49,7 +53,7 @@ def test_a_range_between_two_branches_is_located_e502():
     _nodes, diags = run(DIAMOND, freeze(sel("b2", "c1", line=7, col=8)))
     assert [(d.code, d.span.line, d.span.col) for d in diags] == [("E502", 7, 8)]
     assert "'c1' does not depend on 'b2'" in diags[0].message
-    assert "freeze b2, c1" in diags[0].hint
+    assert "one by one: 'b2, c1'" in diags[0].hint
 
 
 def test_a_backwards_range_keeps_its_chain_message():
@@ -155,3 +159,40 @@ def test_a_rule_on_an_instance_of_weightless_nodes_warns():
     nodes = network(("a", ["input"]), ("blk.m", ["a", "input"], False))
     _nodes, diags = run(nodes, freeze(sel("blk")))
     assert [d.code for d in diags] == ["W501"]
+
+
+# --- through cnnspec.loads, once the graph checker is merged ----------------------------------
+
+def test_freeze_an_instance_through_loads():
+    net = cnnspec.loads(RESNET + "freeze layer1\n")
+    assert frozen(net.nodes) == [n.name for n in net.nodes if n.name.startswith("layer1.")]
+    layer2_moving_stats = 2 * 2 * (2 * 32)  # two blocks, two batchnorms, mean and variance
+    assert net.total_params - net.trainable_params == 2 * block_params(16, 16, False) + layer2_moving_stats
+
+
+def test_a_range_of_instances_through_loads_takes_the_projection():
+    net = cnnspec.loads(RESNET + "freeze layer1..layer2.0\n")
+    assert net.node("layer2.0.proj").frozen and net.node("layer1.0.conv1").frozen
+    assert not net.node("stem").frozen and not net.node("layer2.1.conv1").frozen
+
+
+def test_a_range_across_the_two_arms_of_a_block_is_e502_through_loads():
+    _net, diags = analyse(SourceFile("r.cnn", RESNET + "freeze layer2.0.conv1..layer2.0.proj\n"))
+    [d] = [d for d in diags if d.code == "E502"]
+    assert (d.span.line, d.span.col) == (RULES_LINE, 8)
+    assert "'layer2.0.proj' does not depend on 'layer2.0.conv1'" in d.message
+
+
+def test_range_walks_off_the_chain_are_bounded_per_analysis():
+    layout = Layout(DIAMOND, {}, Suggester(), range_work=10)
+    assert layout.between([(1, 1)], [(7, 7)]) == [(1, 2), (4, 7)]  # walks 7 layers
+    assert layout.between([(1, 1)], [(7, 7)]) is None  # 7 more would pass 10
+    assert layout.between([(2, 2)], [(4, 4)]) == [(2, 2), (4, 4)]  # 3 still fit
+
+
+def test_a_range_past_the_budget_is_e004_at_the_selection(monkeypatch):
+    from cnnspec import selection
+    monkeypatch.setattr(selection, "MAX_RANGE_WORK", 10)
+    _nodes, diags = run(DIAMOND, freeze(sel("a", "d")), freeze(sel("a", "m", line=41, col=8)))
+    assert [(d.code, d.span.line, d.span.col) for d in diags] == [("E004", 41, 8)]
+    assert "more than 10 layers" in diags[0].message

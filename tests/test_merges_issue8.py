@@ -1,4 +1,4 @@
-"""The merge kinds add, concat and multiply: shape rules, attrs and errors (E310-E313).
+"""The merge kinds add, concat and multiply: shape rules, attrs and errors (E311-E313).
 
 Each case parses a real layer line (so that spans are the parser's), strips the positional
 input names as the checker does, and calls the kind's resolve() with the inputs' shapes.
@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import pytest
 
+import cnnspec
 from cnnspec import kinds
 from cnnspec import syntax as S
+from cnnspec.api import analyse
 from cnnspec.args import ArgReader
 from cnnspec.diagnostics import Diagnostics
-from cnnspec.kinds import KINDS, MANY, NODE_KINDS
+from cnnspec.kinds import KINDS, MANY, NODE_KINDS, merge
 from cnnspec.parser import parse
 from cnnspec.source import SourceFile
 
@@ -171,18 +173,16 @@ def test_multiply_images_of_other_sizes():
     assert d.code == "E313" and "zeropad (3, 4, 3, 4) from=y" in d.hint
 
 
-def test_one_input_is_e310():
-    d = only_error("m: add a", [(4, 4, 2)])
-    assert (d.code, d.span.line, d.span.col) == ("E310", 2, 1)
-    assert "at least 2 inputs" in d.message and "'a' 4x4x2" in d.message
+def test_one_input_follows_the_rules_the_checker_refuses_it_first():
+    res, diags = resolve("m: add a", [(4, 4, 2)])  # the checker says E217 before resolving
+    assert diags == [] and res.out_shape == (4, 4, 2)
 
 
 def test_a_lone_shape_from_a_chain_caller_is_one_input_not_a_crash():
-    layer = merge_line("m: add")
+    layer = merge_line("m: concat")
     diags = Diagnostics()
-    out = KINDS["add"].resolve(ArgReader(diags, "add", [], [], set()), layer, (8, 8, 3))
-    assert out is None and [d.code for d in diags.sorted()] == ["E310"]
-    assert "'input 1' 8x8x3" in diags.sorted()[0].message
+    out = KINDS["concat"].resolve(ArgReader(diags, "concat", [], [], set()), layer, (8, 8, 3))
+    assert out.out_shape == (8, 8, 3) and diags.sorted() == []
 
 
 def test_many_inputs_list_the_two_that_disagree():
@@ -190,3 +190,59 @@ def test_many_inputs_list_the_two_that_disagree():
     d = only_error("m: add " + " ".join(f"i{k}" for k in range(41)), shapes)
     assert "'i0' 4 and 'i40' 5 (and 39 more inputs)" in d.message
     assert len(d.message) < 200
+
+
+# --- through cnnspec.loads --
+
+IN = "input 28x28x3\n"
+
+
+def test_a_residual_add_through_loads():
+    net = cnnspec.loads(IN + "a: conv 8 3x3 pad=1\nb: conv 8 3x3 pad=1\ns: add a b -> relu\n")
+    s = net.node("s")
+    assert (s.kind, s.inputs, s.out_shape, s.params, s.macs) == ("add", ("a", "b"), (28, 28, 8), 0, 0)
+    assert s.attrs["activation"] == "relu"
+
+
+def test_concat_and_a_squeeze_excite_gate_through_loads():
+    net = cnnspec.loads(IN + "x: conv 16 3x3 pad=1\ny: conv 8 1x1 from=input\nc: concat x y\n"
+                        "g: globalavgpool\ngd: dense 24 -> sigmoid\nm: multiply c gd\n")
+    assert net.node("c").out_shape == (28, 28, 24) and net.node("c").attrs["axis"] == "channels"
+    assert net.node("m").out_shape == (28, 28, 24) and net.node("m").inputs == ("c", "gd")
+
+
+def test_a_merge_mismatch_through_loads_is_located():
+    _net, diags = analyse(SourceFile("t.cnn", IN + "a: conv 8 3x3\nb: conv 4 3x3 from=input\nm: add a b\n"))
+    [d] = [d for d in diags if d.code.startswith("E3")]
+    assert (d.code, d.span.line, d.span.col) == ("E312", 4, 1)
+    assert "'a' 26x26x8 and 'b' 26x26x4" in d.message and "conv 8 1x1 from=b" in d.hint
+
+
+def test_fixes_use_the_names_as_the_line_writes_them():
+    """In a block, messages list the nodes' hierarchical names; fixes say what the line writes."""
+    layer = merge_line("m: add c1 c2")
+    diags = Diagnostics()
+    r = ArgReader(diags, "add", [], [], set())
+    r.inputs = ("x.c1", "x.c2")
+    r.input_words = merge.written_names(r.inputs, "x.m")
+    assert KINDS["add"].resolve(r, layer, ((14, 14, 8), (14, 14, 4))) is None
+    [d] = diags.sorted()
+    assert "'x.c1' 14x14x8 and 'x.c2' 14x14x4" in d.message
+    assert d.hint == "give 'c2' 8 channels with a 1x1 conv: 'conv 8 1x1 from=c2'"
+
+
+def test_written_names():
+    assert merge.written_names(("layer2.0.bn3", "layer1.2.out"), "layer2.0.out", "layer1.2.out") == \
+        ("bn3", "in")
+    assert merge.written_names(("a.b.c", "stem"), "a.b.m") == ("c", "stem")
+    assert merge.written_names(("a", "b"), "m") == ("a", "b")  # top level: as they are
+
+
+def test_a_1x1xc_gate_of_the_wrong_width_is_made_by_a_conv():
+    d = only_error("m: multiply g x", [(1, 1, 16), (14, 14, 64)])
+    assert d.code == "E312" and "'conv 64 1x1 -> sigmoid'" in d.hint and "dense" not in d.hint
+
+
+def test_multiply_by_a_flattened_image_is_a_rank_problem_not_a_gate():
+    d = only_error("m: multiply x f", [(12, 12, 4), (576,)])
+    assert d.code == "E311" and "'flatten from=x' gives 576 values" in d.hint

@@ -22,8 +22,12 @@ MAX_LISTED = 12  # inputs listed by name in a message; past this, the two that d
 
 @dataclass(frozen=True)
 class Inputs:
-    names: tuple[str, ...]
+    names: tuple[str, ...]  # the nodes' (hierarchical) names: what messages list
     shapes: tuple[tuple[int, ...], ...]
+    words: tuple[str, ...] = ()  # the names as the merge's own line writes them: what fixes use
+
+    def word(self, i: int) -> str:
+        return self.words[i] if len(self.words) == len(self.names) else self.names[i]
 
     def listing(self, *shown: int) -> str:
         """"'a' 8x8x16 and 'b' 8x8x32": every input, or (past MAX_LISTED) the ones shown."""
@@ -43,14 +47,27 @@ class Problem:
 
 
 def inputs_of(r: ArgReader, in_shapes) -> Inputs:
-    """The merge's inputs; a lone shape (from a caller that wires one input) is one input."""
+    """The merge's inputs; a lone shape (from a caller that wires one input) is one input.
+    With fewer than 2 (which the checker refuses, E217, before resolving) the rules still hold."""
     if in_shapes and all(isinstance(d, int) for d in in_shapes):
         in_shapes = (in_shapes,)
     shapes_ = tuple(tuple(s) for s in in_shapes)
     names = tuple(getattr(r, "inputs", None) or ())
     if len(names) != len(shapes_):
         names = tuple(f"input {i + 1}" for i in range(len(shapes_)))
-    return Inputs(names, shapes_)
+    return Inputs(names, shapes_, tuple(getattr(r, "input_words", None) or ()))
+
+
+def written_names(inputs, own: str, block_input: str | None = None) -> tuple[str, ...]:
+    """How the line of node `own` (e.g. 'layer2.0.out') writes each of its inputs' node names:
+    'layer2.0.bn3' -> 'bn3' (same instance), the instance's input node -> 'in', others as they are.
+    What a checker sets as `r.input_words` for a merge inside a block."""
+    prefix = own[: own.rfind(".") + 1]
+    def word(name: str) -> str:
+        if prefix and name == block_input:
+            return "in"
+        return name[len(prefix):] if prefix and name.startswith(prefix) else name
+    return tuple(word(n) for n in inputs)
 
 
 class Merge(Kind):
@@ -58,13 +75,10 @@ class Merge(Kind):
     fused_activation = True
 
     def resolve(self, r: ArgReader, layer: S.Layer, in_shapes) -> Resolved | None:
-        inputs = inputs_of(r, in_shapes)
+        inputs = inputs_of(r, in_shapes)  # at least 2: the checker reads `arity` (E217)
+        if not inputs.shapes:
+            raise ValueError(f"{layer.kind} was resolved without its inputs' shapes")
         act = read_activation(r, layer.activation)
-        if len(inputs.shapes) < 2:
-            got = "no input" if not inputs.shapes else f"one input ({inputs.listing()})"
-            r.error("E310", layer, f"{layer.kind} needs at least 2 inputs, but has {got}",
-                    f"name the layers it {self.verb}: e.g. '{layer.kind} a b'")
-            return None
         out = self.shape(inputs)
         if isinstance(out, Problem):
             r.error(out.code, layer, f"{layer.kind} needs {out.needs}, but its inputs are "
@@ -80,7 +94,6 @@ class Merge(Kind):
 
 class Add(Merge):
     flat_order = "elementwise"
-    verb = "adds"
 
     def shape(self, inputs: Inputs):
         return same_shape(inputs, "add")
@@ -88,7 +101,6 @@ class Add(Merge):
 
 class Multiply(Merge):
     flat_order = "elementwise"
-    verb = "multiplies"
 
     def shape(self, inputs: Inputs):
         return broadcast_shape(inputs)
@@ -96,7 +108,6 @@ class Multiply(Merge):
 
 class Concat(Merge):
     flat_order = "concat"
-    verb = "concatenates"
 
     def shape(self, inputs: Inputs):
         return concat_shape(inputs)
@@ -138,6 +149,8 @@ def broadcast_shape(inputs: Inputs):
     for i, s in enumerate(inputs.shapes):
         if s == ref:
             continue
+        if len(s) == 1 and s[0] == ref[0] * ref[1] * ref[2] != ref[2]:
+            return rank_problem(inputs, "multiply")  # a flattened image, not a gate
         if _is_gate(s):
             if s[-1] != ref[-1]:
                 return _gate_problem(inputs, full, i)
@@ -160,11 +173,11 @@ def _is_gate(s) -> bool:
 
 
 def _gate_problem(inputs: Inputs, full: int, i: int) -> Problem:
-    c, name = inputs.shapes[full][-1], inputs.names[i]
+    c, name = inputs.shapes[full][-1], inputs.word(i)
+    maker = f"dense {c} -> sigmoid" if len(inputs.shapes[i]) == 1 else f"conv {c} 1x1 -> sigmoid"
     return Problem("E312", f"gates with as many channels as the {c} of '{inputs.names[full]}'",
-                   f"make the gate '{name}' {c} wide: e.g. 'dense {c} -> sigmoid' or "
-                   f"'conv {c} 1x1 -> sigmoid' before the multiply (a C or 1x1xC gate scales "
-                   "every pixel)", (full, i))
+                   f"make the gate '{name}' {c} wide: e.g. '{maker}' where it is made (a C or "
+                   "1x1xC gate scales every pixel)", (full, i))
 
 
 def rank_problem(inputs: Inputs, kind: str) -> Problem | None:
@@ -174,11 +187,11 @@ def rank_problem(inputs: Inputs, kind: str) -> Problem | None:
     if not images or not flats:
         return None
     i, j = images[0], flats[0]
-    (h, w, c), name = inputs.shapes[i], inputs.names[i]
+    (h, w, c), name = inputs.shapes[i], inputs.word(i)
     hint = (f"make '{name}' flat first: 'flatten from={name}' gives {h * w * c:,} values, "
             f"'globalavgpool from={name}' gives {c}")
     if kind != "concat" and inputs.shapes[j][0] not in (h * w * c, c):
-        hint += f"; '{inputs.names[j]}' has {inputs.shapes[j][0]:,}"
+        hint += f"; '{inputs.word(j)}' has {inputs.shapes[j][0]:,}"
     return Problem("E311", "inputs that are all images (HxWxC) or all flat vectors", hint, (i, j))
 
 
@@ -196,7 +209,7 @@ def spatial_problem(inputs: Inputs, keep_channels=False) -> Problem | None:
 
 def size_problem(inputs: Inputs, ref: int, i: int) -> Problem:
     """Same rank and (for images) the same height and width, but other channels or lengths."""
-    want, name = inputs.shapes[ref][-1], inputs.names[i]
+    want, name = inputs.shapes[ref][-1], inputs.word(i)
     if len(inputs.shapes[ref]) == 3:
         fix = f"give '{name}' {want} channels with a 1x1 conv: 'conv {want} 1x1 from={name}'"
         return Problem("E312", "inputs of one shape (the same channels)", fix, (ref, i))
@@ -207,7 +220,7 @@ def size_problem(inputs: Inputs, ref: int, i: int) -> Problem:
 def align_hint(inputs: Inputs, ref: int, i: int, channels: int | None) -> str:
     """How to bring input i to the height and width of input ref (channels: also match them)."""
     (big_h, big_w), (h, w) = inputs.shapes[ref][:2], inputs.shapes[i][:2]
-    a, b = inputs.names[ref], inputs.names[i]
+    a, b = inputs.word(ref), inputs.word(i)
     then = f" and a 1x1 conv with {channels} kernels" if channels and inputs.shapes[i][2] != channels \
         else ""
     if h <= big_h and w <= big_w:

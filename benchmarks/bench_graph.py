@@ -85,18 +85,16 @@ def main() -> int:
 
 
 def verdicts(times: dict[int, float]) -> int:
-    ok = True
+    """PASS/FAIL lines against the targets; 0 always (a benchmark, not a test)."""
     if 10000 in times:
         good = times[10000] <= TARGET_S
-        ok &= good
-        print(f"10,000 nodes: {times[10000]:.3f} s CPU (target <= {TARGET_S} s): {'ok' if good else 'MISSED'}")
+        print(f"10,000 nodes: {times[10000]:.3f} s CPU (target <= {TARGET_S} s): {'PASS' if good else 'FAIL'}")
     for size, seconds in times.items():
         if size * 2 in times:
             ratio = times[size * 2] / seconds
             good = ratio <= 2.0
-            ok &= good
-            print(f"t({size * 2:,}) / t({size:,}) = {ratio:.2f} (target <= 2): {'ok' if good else 'MISSED'}")
-    return 0 if ok else 1
+            print(f"t({size * 2:,}) / t({size:,}) = {ratio:.2f} (target <= 2): {'PASS' if good else 'FAIL'}")
+    return 0
 
 
 if __name__ == "__main__":

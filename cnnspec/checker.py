@@ -232,7 +232,8 @@ class Checker:
         if getattr(kind, "arity", 1) == 1:
             resolved = kind.resolve(r, layer, shapes[0])
         else:
-            r.inputs = e.inputs
+            r.inputs = e.inputs  # the inputs' node names
+            r.input_words = e.words  # and as the merge's line writes them ('bn3', 'in')
             resolved = kind.resolve(r, layer, tuple(shapes))
         r.finish()
         if resolved is not None:

@@ -52,6 +52,7 @@ class Entry:
     use: Use | None  # the innermost instance, None at top level
     group: str | None = None  # an imported base's alias
     failed: bool = False  # already reported (or poisoned): no node is made
+    words: tuple[str, ...] = ()  # a merge's inputs as its line writes them ('bn3', 'in')
 
 
 class ScopedDiagnostics:
@@ -112,7 +113,7 @@ class Expander:
         self.instances: list[Instance] = []
         self.outputs: dict[str, str] = {}  # instance -> its output node
         self.emitted: set[str] = set()
-        self.count = 0  # entries made (nodes, whether they check or not)
+        self.count = 0  # entries made and top-level lines to come (against MAX_LAYERS)
         self.seen: set = set()
         self.split: dict[int, tuple] = {}  # id of a line -> _stripped(line)
         self.children: dict[str, list[str]] = {}  # instance -> the names made directly in it
@@ -121,6 +122,7 @@ class Expander:
     def run(self, lines: list[S.Layer], names: list[str], groups: list) -> Iterator[Entry]:
         self.top = Scope("", {}, "input", names, {n: i for i, n in enumerate(names)}, tuple(lines),
                          last="input")
+        self.count = len(lines)  # every top-level line counts from the start: uses too, as 1
         for i, layer in enumerate(lines):
             self.top.group = groups[i]
             yield from self._line(i, layer, self.top)
@@ -192,12 +194,15 @@ class Expander:
 
     def _layer(self, i: int, layer: S.Layer, scope: Scope, full: str) -> Entry:
         sources, stripped = self._stripped(layer)
+        words: tuple[str, ...] = ()
         if self.is_merge(layer.kind):
             inputs = self._merge_inputs(i, layer, scope, sources)
+            words = tuple(self.written(v, scope) for v in layer.args)
         else:
             inputs = (self._source(sources, scope, i),)
-        self.count += 1
-        return Entry(self._substitute(stripped, scope, i), full, inputs, scope.use, scope.group)
+        self.count += 0 if scope.top else 1
+        return Entry(self._substitute(stripped, scope, i), full, inputs, scope.use, scope.group,
+                     words=words)
 
     def _stripped(self, layer: S.Layer):
         """(its from= options, the layer without them and without a merge's input names),
@@ -278,11 +283,18 @@ class Expander:
 
     def _alternative(self, v: S.Value, scope: Scope, i: int) -> str:
         """`a?b`: the first of the names that exists in this instance."""
+        return self.output_of(self._lookup(self._chosen(v, scope), v.span, scope, i))
+
+    def _chosen(self, v: S.Value, scope: Scope) -> str:
+        """The alternative of `a?b` that exists (the last one when none does: its error)."""
         for text in v.value[:-1]:
-            head = text.partition(".")[0]
-            if scope.local.get(head, "") is not None:  # not dropped (or an error to report)
-                return self.output_of(self._lookup(text, v.span, scope, i))
-        return self.output_of(self._lookup(v.value[-1], v.span, scope, i))
+            if scope.local.get(text.partition(".")[0], "") is not None:  # not dropped
+                return text
+        return v.value[-1]
+
+    def written(self, v: S.Value, scope: Scope) -> str:
+        """How a merge's line writes one input: the name, or the chosen one of `a?b`."""
+        return self._chosen(v, scope) if v.kind == "alt" else str(v.value)
 
     def _lookup(self, text: str, span, scope: Scope, i: int) -> str:
         """The hierarchical name that `text` means at line i of `scope` (E210-E212)."""
@@ -385,6 +397,10 @@ class Expander:
         d = self.blocks[name]
         if d.cyclic:
             raise Unknowable  # E213 said why, at the definition
+        if layer.activation is not None:
+            raise ExprError("E216", layer.activation.span, f"a use of block {name} takes no "
+                            "'-> activation'", "end the block with the activation, or add it "
+                            "as a layer of its own on the next line")
         if scope.depth + 1 > MAX_DEPTH:
             raise ExprError("E004", layer.span, f"blocks nested more than {MAX_DEPTH} deep",
                             f"a block use may sit at most {MAX_DEPTH} levels inside others")

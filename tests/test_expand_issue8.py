@@ -304,3 +304,14 @@ def test_an_unknown_part_of_an_instance_suggests_its_parts():
     _net, diags = check(IN + PAIR + "r: repeat 2 pair 4\nd: conv 2 1x1 from=r.1.bb\ne: conv 2 1x1 from=r.7\n")
     assert [(c, line, col, h) for c, line, col, _m, h in diags] == [
         ("E210", 7, 20, "did you mean 'r.1.b'?"), ("E210", 8, 20, "did you mean 'r.1'?")]
+
+
+def test_top_level_lines_after_a_use_count_against_the_node_limit():
+    from cnnspec.limits import MAX_LAYERS
+    lines = "".join("relu\n" for _ in range(MAX_LAYERS - 1))
+    (_net, diags), _seconds = timed(IN + PAIR + "r: pair 4\n" + lines)
+    assert located_codes(diags) == [("E004", 6, 1)]
+
+
+def located_codes(diags):
+    return [(c, line, col) for c, line, col, _m, _h in diags]

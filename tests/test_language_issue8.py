@@ -185,3 +185,31 @@ def test_checked_spec_with_every_new_form():
     assert [d.code for d in diags] == ["W210"]
     assert [n.name for n in net.layers] == ["u.c", "u.d", "r.0.d", "r.1.c", "r.1.d"]
     assert net.outputs == ("u.d", "r.1.d")
+
+
+# --- no input raises: random lines of the graph syntax, seeded ---
+
+FRAGMENTS = ["block", "b(f,", "s=1)", "b", "end", "repeat", "2", "0", "-1", "first(s=2)", "first(f=", ")",
+             "if", "f", "!=", "==", "and", "or", "not", "in.channels", "x.width", "f*4", "f//0", "(f", "*",
+             "4)", "from=in", "from=x", "add", "concat", "x", "x?in", "conv", "3x3", "dense", "->", "relu",
+             "output", "x,", "u", "u.0.x", ":", "x:", "u:", "pad=1", "1.5", "true", "(", "expect", "in:", "a?b?c"]
+
+
+def test_random_graph_lines_never_raise_and_clean_networks_are_topological():
+    import random
+    rng = random.Random(8)
+    clean = 0
+    for _ in range(300):
+        lines = ["input 8x8x4", "block b(f, s=1)", "  x: conv f 3x3 pad=1 stride=s", "  y: add x in if s == 1",
+                 "end", "u: b 4", "v: repeat 2 b 4 first(s=2)"]
+        for _ in range(rng.choice((0, 0, 1, 3, 6))):
+            words = " ".join(rng.choice(FRAGMENTS) for _ in range(rng.randint(1, 7)))
+            lines.insert(rng.randint(1, len(lines)), words)
+        net, diags = analyse(SourceFile.from_text("\n".join(lines) + "\n"))
+        if net is not None and not any(d.severity == "error" for d in diags):
+            clean += 1
+            seen: set[str] = set()
+            for node in net.nodes:
+                assert set(node.inputs) <= seen, node.name
+                seen.add(node.name)
+    assert clean > 0

@@ -14,10 +14,10 @@ import os
 
 import numpy as np
 import pytest
+from backend_cases import framework_reference, graph, residual
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from backend_cases import framework_reference, graph, residual
 from cnnspec import runtime
 from cnnspec.graph import edges_of, sinks
 from cnnspec.ir import Instance

@@ -1,4 +1,9 @@
-"""Syntax tree -> IR. Collects every diagnostic of a file; never stops at the first."""
+"""Syntax tree -> IR, graph-first. Collects every diagnostic of a file; never stops at the first.
+
+The expansion (expand.py) yields one entry per layer with its real inputs; each is resolved
+against its inputs' shapes. A layer that fails poisons only the layers that read it (they
+are not checked against a wrong shape), so independent branches are still checked.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,22 @@ from functools import cached_property
 
 from . import syntax as S
 from .args import MAX_SIZE, ArgReader, did_you_mean
+from .blocks import definitions, line_kind, name_lines
 from .composition import Imports, resolve_import, use_entries
 from .diagnostics import Diagnostics
+from .expand import Entry, Expander
+from .graph import edges_of, unreachable
 from .ir import Network, Node, freeze_attrs
-from .layers import COMMON_OPTIONS, KINDS, NODE_KIND, Resolved, activation_advice
+from .kinds import COMMON_OPTIONS, KINDS, NODE_KIND, Resolved, activation_advice
 from .limits import MAX_LAYERS
-from .names import RESERVED_LAYER_NAMES, automatic_names, network_name_from_file
+from .names import RESERVED_LAYER_NAMES, network_name_from_file
 from .shapes import shape_text
 from .stages import StagePlan
 from .windows import axis_arithmetic, stated_out_hint
 
 MAX_PARAMS = 10**12  # past this no framework could allocate the weights
+MAX_LISTED = 10  # names a W210 lists before "and N more"
+MAX_ORIGIN_STEPS = 10_000  # nodes a hint's search for what made a vector flat visits
 
 
 class Checker:
@@ -30,8 +40,14 @@ class Checker:
         self.entries: list = []  # (S.Layer, explicit or inherited name, group) in chain order
         self.bases: dict[str, object] = {}
         self.stages = StagePlan(diags)
+        self.blocks: list[S.Block] = []
+        self.output_decl: S.OutputDecl | None = None
         self.nodes: list[Node] = []
+        self.by_name: dict[str, Node] = {}
         self.failed: set[str] = set()  # layers whose shape could not be computed
+        self.defs: dict = {}
+        self.line_names: list[str] = []  # every entry's name, automatic ones included
+        self.expander: Expander | None = None
 
     def run(self) -> Network | None:
         self._sort_statements()
@@ -42,15 +58,32 @@ class Checker:
         input_node = self._input_node()
         if input_node is None:
             return None
-        self.nodes.append(input_node)
-        names = self._names()
-        for (layer, _name, group), name in zip(self.entries, names):
-            self._add_layer(layer, name, group)
+        self._add_node(input_node)
+        self._expand()
+        outputs = self._outputs()
         self._check_totals()
+        self._check_reachable(outputs)
         groups = {alias: tuple(n.name for n in self.nodes if n.group == alias) for alias in self.bases}
         staged = self.stages.apply(self.nodes, groups, self.failed)
         self.nodes = list(staged[self.stages.default])
-        return self._network(staged)
+        return self._network(staged, outputs)
+
+    def _expand(self) -> None:
+        """Every layer, block instances expanded, checked one by one as the expansion yields it."""
+        self.defs = definitions(self.blocks, self.diags, KINDS, _node_kind)
+        names = self.line_names = self._names()
+        self.expander = Expander(self.defs, self.diags, self._shape_of, _is_merge, self.stages.suggest)
+        layers, groups = [e[0] for e in self.entries], [e[2] for e in self.entries]
+        for entry in self.expander.run(layers, names, groups):
+            self._add_entry(entry)
+
+    def _shape_of(self, name: str):
+        node = self.by_name.get(name)
+        return node.out_shape if node is not None else None
+
+    def _add_node(self, node: Node) -> None:
+        self.nodes.append(node)
+        self.by_name[node.name] = node
 
     @cached_property
     def uses_base(self) -> bool:
@@ -72,6 +105,10 @@ class Checker:
                 self._import(stmt)
             elif isinstance(stmt, S.UseDecl):
                 self._use(stmt)
+            elif isinstance(stmt, S.Block):
+                self.blocks.append(stmt)
+            elif isinstance(stmt, S.OutputDecl):
+                self._once("output_decl", stmt, "output")
             else:
                 self.stages.add(stmt)
 
@@ -97,6 +134,7 @@ class Checker:
         entries = use_entries(use, base, self.diags)
         if entries is not None:
             self.entries.extend(entries)
+            self.blocks.extend(base.blocks)
             if self.input is None:
                 self.input = base.input
 
@@ -150,72 +188,69 @@ class Checker:
 
     def _names(self) -> list[str]:
         """Explicit names (checked for duplicates) and stable automatic ones for the rest."""
-        seen: dict[str, S.Layer] = {}
-        for layer, name, group in self.entries:
-            span = layer.name_span or layer.span
-            if name is None:
-                continue
-            if name in RESERVED_LAYER_NAMES or name in self.bases:
-                what = "an import alias" if name in self.bases else "reserved"
-                self.diags.error("E204", span, f"'{name}' is {what}", "choose another name")
-            elif name in seen:
-                where = f"line {seen[name].span.line}" if seen[name].span.file == span.file \
-                    else f"{seen[name].span.file}:{seen[name].span.line}"
-                self.diags.error("E201", span, f"duplicate layer name '{name}'",
-                                 f"'{name}' is already the name of the layer at {where}")
-            else:
-                seen[name] = layer
-        return self._auto_names(set(seen) | RESERVED_LAYER_NAMES)
+        forbidden = {n: "reserved" for n in RESERVED_LAYER_NAMES} | \
+            {alias: "an import alias" for alias in self.bases}
+        kinds = [line_kind(layer, self.defs, _node_kind) for layer, _name, _group in self.entries]
+        items = [(layer, name) for layer, name, _group in self.entries]
+        return name_lines(items, kinds, self.diags, forbidden)
 
-    def _auto_names(self, taken: set[str]) -> list[str]:
-        kinds = [NODE_KIND.get(layer.kind, layer.kind) for layer, _name, _group in self.entries]
-        return automatic_names([name for _layer, name, _group in self.entries], kinds, taken)
-
-    def _add_layer(self, layer: S.Layer, name: str, group: str | None) -> None:
+    def _add_entry(self, e: Entry) -> None:
+        if e.failed:
+            self.failed.add(e.name)
+            return
+        diags = self.expander.sink(e.use)
+        layer = e.layer
         kind = KINDS.get(layer.kind)
         if kind is None:
-            self.diags.error("E101", layer.kind_span, f"unknown layer kind '{layer.kind}'",
-                             _kind_hint(layer))
-            self.failed.add(name)
+            diags.error("E101", layer.kind_span, f"unknown layer kind '{layer.kind}'",
+                        _kind_hint(layer, self.defs))
+            self.failed.add(e.name)
             return
-        prev = self.nodes[-1]
-        if self.failed:  # an earlier layer has no shape: this one's input is unknown
-            ArgReader(self.diags, layer.kind, (), layer.options, kind.options | COMMON_OPTIONS)
-            self.failed.add(name)
+        shapes = [self._shape_of(name) for name in e.inputs]
+        if None in shapes:  # an input failed: this layer's input is unknown
+            ArgReader(diags, layer.kind, (), layer.options, kind.options | COMMON_OPTIONS)
+            self.failed.add(e.name)
             return
-        resolved = self._resolve(kind, layer, prev.out_shape)
+        resolved = self._resolve(kind, e, shapes, diags)
         if resolved is None:
-            self.failed.add(name)
+            self.failed.add(e.name)
             return
-        node = Node(name, NODE_KIND[layer.kind], freeze_attrs(resolved.attrs), (prev.name,),
-                    prev.out_shape, resolved.out_shape, resolved.weights, resolved.macs, layer.span,
-                    group=group)
-        self._check_params(node)
-        self.nodes.append(node)
+        node = Node(e.name, NODE_KIND[layer.kind], freeze_attrs(resolved.attrs), e.inputs,
+                    shapes[0], resolved.out_shape, resolved.weights, resolved.macs, layer.span,
+                    group=e.group)
+        self._check_params(node, diags)
+        self._add_node(node)
 
-    def _resolve(self, kind, layer: S.Layer, in_shape) -> Resolved | None:
-        r = ArgReader(self.diags, layer.kind, layer.args, layer.options, kind.options | COMMON_OPTIONS,
+    def _resolve(self, kind, e: Entry, shapes: list, diags) -> Resolved | None:
+        layer = e.layer
+        r = ArgReader(diags, layer.kind, layer.args, layer.options, kind.options | COMMON_OPTIONS,
                       activation_advice(layer, kind.fused_activation))
-        r.origin = self._flat_origin  # called only when a hint needs it
+        r.origin = lambda: self._flat_origin(e.inputs[0])  # called only when a hint needs it
         if layer.activation is not None and not kind.fused_activation:
             r.error("E103", layer.activation, f"{layer.kind} takes no '-> activation'",
                     "add the activation as a layer of its own on the next line")
-        resolved = kind.resolve(r, layer, in_shape)
+        if getattr(kind, "arity", 1) == 1:
+            resolved = kind.resolve(r, layer, shapes[0])
+        else:
+            r.inputs = e.inputs
+            resolved = kind.resolve(r, layer, tuple(shapes))
         r.finish()
         if resolved is not None:
-            self._check_stated(r, layer, resolved)
+            self._check_stated(r, layer, resolved, shapes[0])
         return resolved
 
-    def _flat_origin(self) -> str | None:
-        """The layer that made the current input flat, as a hint names it."""
-        for node in reversed(self.nodes):
+    def _flat_origin(self, name: str) -> str | None:
+        """The layer that made this input flat (following first inputs), as a hint names it."""
+        node = self.by_name[name]
+        for _ in range(MAX_ORIGIN_STEPS):
             if len(node.out_shape) == 3 or node.kind == "input":
                 return None
             if len(node.in_shape) == 3:
                 return f"the {node.kind} '{node.name}' (line {node.span.line}), which makes it flat"
+            node = self.by_name[node.inputs[0]]
         return None
 
-    def _check_stated(self, r: ArgReader, layer: S.Layer, resolved: Resolved) -> bool:
+    def _check_stated(self, r: ArgReader, layer: S.Layer, resolved: Resolved, in_shape) -> bool:
         stated = r.value("out")
         if stated is None:
             return True
@@ -225,16 +260,16 @@ class Checker:
             r.error("E103", stated, f"out= must be a shape such as 26x26x6, not '{stated.describe()}'")
             return False
         if tuple(want) != tuple(shape[: len(want)]) or len(want) not in (len(shape), 2):
-            a, in_shape = resolved.attrs, self.nodes[-1].out_shape
+            a = resolved.attrs
             why = _why(a, in_shape, want, shape)
             r.error("E308", stated, f"{layer.kind} gives {shape_text(shape)}, but out= states "
                     f"{stated.describe()}{why}", stated_out_hint(a, in_shape, want))
             return False
         return True
 
-    def _check_params(self, node: Node) -> None:
+    def _check_params(self, node: Node, diags) -> None:
         if node.params > MAX_PARAMS:
-            self.diags.error("E309", node.span, f"layer '{node.name}' would have {node.params:,} "
+            diags.error("E309", node.span, f"layer '{node.name}' would have {node.params:,} "
                              "parameters", f"more than {MAX_PARAMS:,}; no framework could hold it")
 
     def _check_totals(self) -> None:
@@ -243,12 +278,37 @@ class Checker:
             self.diags.error("E309", self.nodes[-1].span, f"the network has {total:,} parameters",
                              f"more than {MAX_PARAMS:,}; no framework could hold it")
 
-    def _network(self, staged: dict) -> Network:
+    def _outputs(self) -> tuple[str, ...]:
+        """The `output` line's nodes (those that checked); () for the last node."""
+        if self.output_decl is None:
+            return ()
+        names = self.expander.resolve_outputs(self.output_decl)
+        return tuple(name for name in names if name in self.by_name)
+
+    def _check_reachable(self, outputs: tuple[str, ...]) -> None:
+        """W210 at the first layer that no output depends on, naming them all."""
+        if self.diags.has_errors():
+            return  # a failed layer would make the layers feeding it look unused
+        targets = outputs or (self.nodes[-1].name,)
+        lost = [n for n in unreachable(edges_of(self.nodes), targets) if n != "input"]
+        if not lost:
+            return
+        shown = ", ".join(f"'{n}'" for n in lost[:MAX_LISTED])
+        more = f" and {len(lost) - MAX_LISTED:,} more" if len(lost) > MAX_LISTED else ""
+        what = f"layer {shown} reaches" if len(lost) == 1 else f"{len(lost):,} layers reach"
+        listed = "" if len(lost) == 1 else f": {shown}{more}"
+        outs = ", ".join(targets)
+        self.diags.warning("W210", self.by_name[lost[0]].span, f"{what} no output{listed}",
+                           f"the outputs are {outs}: list every output on one line "
+                           f"'output {outs}, ...', or remove the unused layers")
+
+    def _network(self, staged: dict, outputs: tuple[str, ...]) -> Network:
         header = self.header
         name = header.name if header else network_name_from_file(self.source.name)
         return Network(name, header.description if header else "", self.nodes[0].out_shape,
                        tuple(self.nodes), self.source, tuple(self.diags.sorted()),
-                       stages=staged if self.stages.names else {}, stage=self.stages.default)
+                       stages=staged if self.stages.names else {}, stage=self.stages.default,
+                       outputs=outputs, instances=tuple(self.expander.instances))
 
 
 def _why(attrs, in_shape, want, shape) -> str:
@@ -260,12 +320,25 @@ def _why(attrs, in_shape, want, shape) -> str:
     return f": {name} {axis_arithmetic(in_shape[axes[0]], attrs, axes[0])}"
 
 
-def _kind_hint(layer: S.Layer) -> str:
-    """A missing ':' after a layer's name ('c2 conv 3x3'), a misspelt kind, or the list."""
+def _kind_hint(layer: S.Layer, blocks) -> str:
+    """A missing ':' after a layer's name ('c2 conv 3x3'), a misspelt kind or block, or the list."""
     first = layer.args[0] if layer.args else None
-    if layer.name is None and first is not None and first.kind == "word" and first.value in KINDS:
+    if layer.name is None and first is not None and first.kind == "word" and \
+            (first.value in KINDS or first.value in blocks):
         return f"a layer's name is followed by ':': write '{layer.kind}: {first.value} ...'"
-    return did_you_mean(layer.kind, KINDS) or "layer kinds: " + ", ".join(sorted(KINDS))
+    listed = "layer kinds: " + ", ".join(sorted(KINDS))
+    if blocks:
+        listed += "; blocks: " + ", ".join(sorted(blocks)[:20])
+    return did_you_mean(layer.kind, [*KINDS, *blocks]) or listed
+
+
+def _node_kind(kind: str) -> str:
+    return NODE_KIND.get(kind, kind)
+
+
+def _is_merge(kind: str) -> bool:
+    """Whether a kind takes several inputs (named positionally: `add a b`)."""
+    return getattr(KINDS.get(kind), "arity", 1) != 1
 
 
 def check(source, spec: S.Spec, diags: Diagnostics) -> Network | None:

@@ -9,6 +9,7 @@ import sys
 
 from .api import TARGETS, analyse
 from .diagnostics import render_github, render_text
+from .shapes import shape_text
 from .source import SourceFile
 from .terminal import printable
 
@@ -41,7 +42,7 @@ def json_object(source: SourceFile, network, diagnostics) -> dict:
     else:
         data = {"file": source.name, "network": None, "input_shape": None, "layers": [],
                 "total_params": None, "trainable_params": None, "non_trainable_params": None,
-                "macs": None}
+                "macs": None, "outputs": [], "instances": []}
     data["diagnostics"] = [d.to_json() for d in diagnostics]
     data["ok"] = not any(d.severity == "error" for d in diagnostics)
     return data
@@ -81,11 +82,17 @@ def print_text(source: SourceFile, network, diags) -> None:
     warnings = len(diags) - errors
     if errors == 0 and network is not None:
         line = (f"{source.name}: ok, {network.name}: {plural(len(network.layers), 'layer')}, "
-                f"{network.total_params:,} params, output {'x'.join(map(str, network.output.out_shape))}"
+                f"{network.total_params:,} params, {outputs_text(network)}"
                 + (f", {warnings} warning(s)" if warnings else ""))
     else:
         line = f"{source.name}: {errors} error(s), {warnings} warning(s)"
     print(printable(line))
+
+
+def outputs_text(network) -> str:
+    """`output 10`, or `outputs 10, 5` for a network with several."""
+    shapes = ", ".join(shape_text(node.out_shape) for node in network.output_nodes)
+    return ("outputs " if len(network.output_nodes) > 1 else "output ") + shapes
 
 
 def pick_stage(network, stage: str | None):
@@ -111,7 +118,9 @@ def cmd_summary(args) -> int:
         return EXIT_ERRORS
     if diags:
         print(render_text(source, diags), file=sys.stderr)
-    print(report.markdown(network.summary()) if args.format == "markdown" else report.table(network.summary()))
+    depth = None if args.expand else args.depth
+    show = report.markdown if args.format == "markdown" else report.table
+    print(show(network.summary(), depth))
     return EXIT_OK
 
 
@@ -179,6 +188,27 @@ def _add_stage(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--stage", metavar="NAME", help=f"{what} (default: the first stage)")
 
 
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1, not {text!r}")
+    return value
+
+
+def _add_depth(p: argparse.ArgumentParser) -> None:
+    """How far the table and Markdown open blocks (the JSON always has every layer)."""
+    views = p.add_mutually_exclusive_group()
+    views.add_argument("--depth", type=positive, default=1, metavar="N",
+                       help="block levels to open: 1 = one row per top-level block use or repeat "
+                       "(layer2  bottleneck x4), 2 = one row per instance inside those (layer2.0), "
+                       "and so on; a spec without blocks shows every layer whatever N is")
+    views.add_argument("--expand", action="store_true",
+                       help="one row per layer, every block opened (as a --depth past the deepest)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cnnspec", description="Check, summarise, compile and "
                                      "verify convolutional network specs (.cnn files).",
@@ -196,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "json", "markdown"), default="table",
                    help="a text table, a JSON object, or a Markdown table")
     _add_stage(p, "show this training stage's freeze rules")
+    _add_depth(p)
     p.set_defaults(func=cmd_summary)
     p = _command(sub, "compile", "generate NumPy, PyTorch or Keras code")
     p.add_argument("file", metavar="FILE", help="the .cnn spec file")

@@ -34,6 +34,8 @@ class Base:
     entries: list  # (S.Layer, name) in order, names as the base resolved them
     input: S.InputDecl | None
     network: object  # ir.Network of the base, for its input shape and names
+    blocks: tuple = ()  # the base's block definitions (S.Block), which its lines may use
+    line_names: tuple = ()  # every entry's name as the base resolved it (automatic ones too)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class _Checked:
     entries: list
     input: S.InputDecl | None
     network: object
+    blocks: tuple = ()
+    line_names: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,8 @@ def resolve_import(decl: S.ImportDecl, source: SourceFile, imports: Imports,
         if result.cause:
             imports.shared.causes[decl.span] = result.cause
         return None
-    return Base(decl.alias, decl.path, result.source, result.entries, result.input, result.network)
+    return Base(decl.alias, decl.path, result.source, result.entries, result.input, result.network,
+                result.blocks, result.line_names)
 
 
 def _lookup(decl: S.ImportDecl, source: SourceFile, imports: Imports) -> _Checked | _Failed:
@@ -170,18 +175,41 @@ def _check_base(base_source: SourceFile, imports: Imports) -> _Checked | _Failed
         return _Failed("E206", lambda path: f"the imported spec '{path}' has errors{where}",
                        f"run 'cnnspec check {base_source.name}'", cause or "")
     entries = [(layer, name) for (layer, name, _group) in checker.entries]
-    return _Checked(base_source, entries, checker.input, network)
+    return _Checked(base_source, entries, checker.input, network, tuple(checker.blocks),
+                    tuple(checker.line_names))
 
 
 def use_entries(use: S.UseDecl, base: Base, diags: Diagnostics) -> list | None:
-    """The base's layers up to and including `until` (all of them without it)."""
-    names = [node.name for node in base.network.layers]  # automatic names included
+    """The base's lines up to `until` (all of them without it). On a graph base, `until X`
+    keeps X's ancestors only: the lines X depends on, in order (X a top-level line or a block
+    instance; the next line of the spec reads X)."""
     if use.until is None:
         return [(layer, name, base.alias) for layer, name in base.entries]
+    names = list(base.line_names)
     if use.until not in names:
-        from .args import did_you_mean
-        hint = did_you_mean(use.until, names) or f"'{base.alias}' has: {', '.join(names[:20])}"
-        diags.error("E202", use.span, f"'{base.alias}' has no layer named '{use.until}'", hint)
+        diags.error("E202", use.span, f"'{base.alias}' has no layer named '{use.until}'",
+                    _until_hint(use.until, names, base))
         return None
     stop = names.index(use.until) + 1
-    return [(layer, name, base.alias) for layer, name in base.entries[:stop]]
+    keep = _ancestor_lines(base, use.until)
+    return [(layer, name, base.alias) for (layer, name), line in zip(base.entries[:stop], names)
+            if line in keep]
+
+
+def _until_hint(until: str, names: list[str], base: Base) -> str:
+    from .args import did_you_mean
+    if "." in until and until.partition(".")[0] in names:
+        return f"'until' names a top-level layer or block instance of '{base.alias}', " \
+            f"not a layer inside one: e.g. '{until.partition('.')[0]}'"
+    return did_you_mean(until, names) or f"'{base.alias}' has: {', '.join(names[:20])}"
+
+
+def _ancestor_lines(base: Base, until: str) -> set[str]:
+    """The top-level line names whose nodes `until` depends on (itself included)."""
+    from .graph import ancestors, edges_of
+    net = base.network
+    inside = net.instance_nodes(until)
+    last = inside[-1].name if inside else until  # an instance stands for its output
+    if last not in {n.name for n in net.nodes}:
+        return {until}
+    return {name.partition(".")[0] for name in ancestors(edges_of(net.nodes), [last])} | {until}

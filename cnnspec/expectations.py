@@ -8,6 +8,7 @@ from . import syntax as S
 from .args import did_you_mean
 from .diagnostics import Diagnostics
 from .ir import Node
+from .selection import instance_runs, with_prefixes
 from .shapes import shape_text
 from .windows import axis_arithmetic
 
@@ -30,13 +31,17 @@ def global_value(nodes: list[Node], attr: str) -> int:
 
 
 class _Targets:
-    """One stage's layers by name and its totals, each total summed once however many ask."""
+    """One stage's layers and block instances by name, and its totals, each summed once."""
 
-    def __init__(self, nodes: list[Node], suggest):
+    def __init__(self, nodes: list[Node], suggest, layout=None, outputs=(), failed=frozenset()):
         self.nodes = nodes
         self.by_name = {n.name: n for n in nodes}
         self.suggest = suggest
         self.totals: dict[str, int] = {}
+        self.instances = layout.instances if layout is not None else \
+            instance_runs([n.name for n in nodes], ())
+        self.failed = layout.failed if layout is not None else with_prefixes(failed)
+        self.outputs = tuple(outputs)
 
     def total(self, attr: str) -> int:
         if attr not in self.totals:
@@ -46,22 +51,34 @@ class _Targets:
     def layer(self, name: str) -> Node | None:
         node = self.by_name.get(name)
         if node is None and name == "output" and self.nodes:
-            return self.nodes[-1]
+            return self.by_name.get(self.outputs[0]) if self.outputs else self.nodes[-1]
         return node
+
+    def instance(self, name: str) -> list[Node] | None:
+        """The nodes of a block instance, in topological order; None if no instance has the name."""
+        runs = self.instances.get(name)
+        if runs is None:
+            return None
+        return [self.nodes[p] for lo, hi in runs for p in range(lo, hi + 1)]
 
     def unknown_hint(self, name: str) -> str:
         shown = ", ".join(n.name for n in self.nodes[1:9])
-        return self.suggest(name, self.by_name) or "layer names: " + shown
+        names = {**self.by_name, **self.instances} if self.instances else self.by_name
+        return self.suggest(name, names) or "layer names: " + shown
 
 
 def check_expectations(expects: list[S.Expect], nodes: list[Node], failed: set[str],
-                       diags: Diagnostics, suggest=did_you_mean) -> None:
-    targets = _Targets(nodes, suggest)
+                       diags: Diagnostics, suggest=did_you_mean, layout=None, outputs=()) -> None:
+    """`layout` (selection.Layout, shared with the freeze rules) knows the block instances;
+    without it they are found from the dotted node names."""
+    targets = _Targets(nodes, suggest, layout, outputs, failed)
     for exp in expects:
         if exp.layer is None:
             _check_global(exp, targets, failed, diags)
-        else:
+        elif exp.layer in targets.by_name or exp.layer == "output":
             _check_layer(exp, targets, failed, diags)
+        else:
+            _check_instance(exp, targets, failed, diags)
 
 
 def _check_global(exp: S.Expect, targets: _Targets, failed, diags: Diagnostics) -> None:
@@ -82,12 +99,40 @@ def _check_layer(exp: S.Expect, targets: _Targets, failed, diags: Diagnostics) -
             diags.error("E202", exp.target_span, f"no layer named '{exp.layer}'",
                         targets.unknown_hint(exp.layer))
         return
-    if exp.attribute not in LAYER_ATTRS:
-        hint = did_you_mean(exp.attribute, LAYER_ATTRS) or "a layer has: " + ", ".join(LAYER_ATTRS)
-        diags.error("E402", exp.target_span, f"a layer has no '{exp.attribute}'", hint)
+    if _known_attribute(exp, "a layer", diags):
+        _compare(exp, f"{node.name}.{exp.attribute}", layer_value(node, exp.attribute), diags,
+                 derivation(node) if exp.attribute == "shape" else None)
+
+
+def _check_instance(exp: S.Expect, targets: _Targets, failed, diags: Diagnostics) -> None:
+    """A block instance: its shape is its output's (its last layer's); counts are sums."""
+    if exp.layer in targets.failed:
+        return  # some layer of it has no shape: it has its own error already
+    nodes = targets.instance(exp.layer)
+    if nodes is None:
+        what = "layer or block instance" if targets.instances else "layer"
+        diags.error("E202", exp.target_span, f"no {what} named '{exp.layer}'",
+                    targets.unknown_hint(exp.layer))
         return
-    _compare(exp, f"{node.name}.{exp.attribute}", layer_value(node, exp.attribute), diags,
-             derivation(node) if exp.attribute == "shape" else None)
+    if not _known_attribute(exp, "a block instance", diags):
+        return
+    if not nodes:
+        diags.error("E402", exp.target_span, f"the block instance '{exp.layer}' has no layers",
+                    "every line of it was left out by its 'if' conditions")
+        return
+    last = nodes[-1]
+    value = last.out_shape if exp.attribute == "shape" else global_value(nodes, exp.attribute)
+    hint = f"the shape of {exp.layer} is that of its last layer, '{last.name}'" \
+        if exp.attribute == "shape" else f"the sum over its {len(nodes)} layers"
+    _compare(exp, f"{exp.layer}.{exp.attribute}", value, diags, hint)
+
+
+def _known_attribute(exp: S.Expect, what: str, diags: Diagnostics) -> bool:
+    if exp.attribute in LAYER_ATTRS:
+        return True
+    hint = did_you_mean(exp.attribute, LAYER_ATTRS) or f"{what} has: " + ", ".join(LAYER_ATTRS)
+    diags.error("E402", exp.target_span, f"{what} has no '{exp.attribute}'", hint)
+    return False
 
 
 def _expected(exp: S.Expect, is_shape: bool, diags: Diagnostics):

@@ -3,59 +3,24 @@
 Rules apply in order; a later rule overrides an earlier one for the layers it names (the
 fine-tuning idiom: freeze the base, then unfreeze its last block with a small lr scale).
 
-A selection is a range of positions in the chain, never expanded into its names: the layers
-frozen so far are kept as disjoint ranges (Spans), and the final flags are set by one sweep
-from the last rule back, which visits each layer once. N rules over N layers cost about
-N log N, not N x N.
+A selection (cnnspec/selection.py: a layer, a block instance, a base, a range a..b on the
+graph) is a list of runs of positions in topological order, never expanded into its names: the
+layers frozen so far are kept as disjoint ranges (Spans), and the final flags are set by one
+sweep from the last rule back, which visits each layer once. N rules over a chain of N layers
+cost about N log N, not N x N.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from dataclasses import replace
-from itertools import accumulate
 
 from . import syntax as S
 from .args import ArgReader
 from .diagnostics import Diagnostics
 from .ir import Node
-from .suggestions import Suggester
+from .selection import Layout, position_runs, select
 
-
-class Layout:
-    """The chain as freeze rules see it, built once for every stage: names to positions."""
-
-    def __init__(self, nodes: list[Node], groups: dict, suggest: Suggester):
-        self.names = [n.name for n in nodes]
-        self.order = {name: i for i, name in enumerate(self.names) if i > 0}
-        self.weighted = [0, *accumulate(1 if n.weights else 0 for n in nodes)]
-        self.groups = {alias: _runs(sorted(self.order[m] for m in members))
-                       for alias, members in groups.items()}
-        self.suggest = suggest
-        self.variants: dict[tuple[int, bool, float], Node] = {}
-
-    def has_weights(self, lo: int, hi: int) -> bool:
-        return self.weighted[hi + 1] > self.weighted[lo]
-
-    def with_flags(self, node: Node, position: int, frozen: bool, scale: float) -> Node:
-        """The node with these flags; one copy per layer and flags, shared by the stages."""
-        if (node.frozen, node.lr_scale) == (frozen, scale):
-            return node
-        key = (position, frozen, scale)
-        if key not in self.variants:
-            self.variants[key] = replace(node, frozen=frozen, lr_scale=scale)
-        return self.variants[key]
-
-
-def _runs(positions: list[int]) -> list[tuple[int, int]]:
-    """Sorted positions as (first, last) ranges of consecutive ones."""
-    runs: list[tuple[int, int]] = []
-    for p in positions:
-        if runs and runs[-1][1] == p - 1:
-            runs[-1] = (runs[-1][0], p)
-        else:
-            runs.append((p, p))
-    return runs
+__all__ = ["Layout", "Spans", "apply_freeze_rules", "select"]
 
 
 class Spans:
@@ -85,29 +50,6 @@ class Spans:
         self.ends[a:b] = [e for _, e in new]
 
 
-def select(sel: S.Selection, layout: Layout, diags: Diagnostics) -> list[tuple[int, int]] | None:
-    """The ranges of positions a selection picks, in spec order; None after reporting an error."""
-    order = layout.order
-    if sel.last is None and sel.first in layout.groups and sel.first not in order:
-        return layout.groups[sel.first]
-    for name in (sel.first, sel.last):
-        if name is not None and name not in order:
-            if name in layout.groups:
-                hint = f"'{name}' is an imported base, not a layer: write '{name}' alone for all its layers"
-            else:
-                hint = layout.suggest(name, order) or "freeze rules name layers, or first..last ranges"
-            diags.error("E202", sel.span, f"no layer named '{name}'", hint)
-            return None
-    if sel.last is None:
-        return [(order[sel.first], order[sel.first])]
-    lo, hi = order[sel.first], order[sel.last]
-    if lo > hi:
-        diags.error("E502", sel.span, f"the range {sel.first}..{sel.last} runs backwards",
-                    f"write {sel.last}..{sel.first}")
-        return None
-    return [(lo, hi)]
-
-
 def _lr_scale(rule: S.FreezeRule, diags: Diagnostics):
     r = ArgReader(diags, "unfreeze", (), rule.options, {"lr", "lr_scale"})
     value = r.value("lr") or r.value("lr_scale")
@@ -119,7 +61,7 @@ def _lr_scale(rule: S.FreezeRule, diags: Diagnostics):
 def apply_freeze_rules(rules: list[S.FreezeRule], nodes: list[Node], layout: Layout,
                        diags: Diagnostics) -> list[Node]:
     """Nodes with the rules applied on top of the flags they already carry."""
-    frozen = Spans(_runs([i for i, n in enumerate(nodes) if n.frozen]))
+    frozen = Spans(position_runs([i for i, n in enumerate(nodes) if n.frozen]))
     applied = []  # (ranges, freeze, scale) of each rule that applies, in order
     for rule in rules:
         scale = 1.0 if rule.freeze else _lr_scale(rule, diags)

@@ -13,6 +13,7 @@ from functools import cached_property
 from types import MappingProxyType
 
 from .diagnostics import Diagnostic
+from .instances import summarise as summarise_instances
 from .shapes import prod
 from .source import SourceFile, Span
 
@@ -184,6 +185,7 @@ class Network:
             "output_shape": list(self.output.out_shape),
             "outputs": [{"name": n.name, "shape": list(n.out_shape)} for n in self.output_nodes],
             "layers": [n.summary() for n in self.layers],
+            "instances": summarise_instances(self),
             "total_params": self.total_params,
             "trainable_params": self.trainable_params,
             "non_trainable_params": self.total_params - self.trainable_params,

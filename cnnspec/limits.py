@@ -7,7 +7,10 @@ one is an E004 error that names the limit.
 
 from __future__ import annotations
 
-MAX_LAYERS = 100_000  # layers in one spec's chain, inlined base layers included
+MAX_LAYERS = 100_000  # layers of one spec after expanding blocks and repeats (also a repeat's count)
+MAX_DEPTH = 32  # block uses nested in one another (a block using a block using ...)
+MAX_FAN_IN = 1_000  # inputs of one merge (add, concat, multiply)
+MAX_EXPR_DEPTH = 100  # operations nested in one expression (evaluation recurses over them)
 MAX_STAGES = 32  # `stage` sections of one spec (each holds a copy of the layer list)
 MAX_IMPORT_DEPTH = 16  # nested imports below the spec being checked
 MAX_IMPORTED_FILES = 100  # distinct files imported, at any depth, by one analysis

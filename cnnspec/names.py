@@ -29,6 +29,9 @@ import keyword
 from collections.abc import Iterable
 
 RESERVED_LAYER_NAMES = frozenset({"input"})  # the input node's name
+# inside a block, `in` is the block's input too (at top level `in` stays a legal name: every
+# Python keyword is, and specs written before blocks existed may use it)
+BLOCK_RESERVED_NAMES = RESERVED_LAYER_NAMES | {"in"}
 
 # Python's keywords and builtins (with the names site adds, so that the answer does not depend
 # on how the interpreter was started).
@@ -151,6 +154,12 @@ def network_name_from_file(file: str) -> str:
     stem = file.replace("\\", "/").rsplit("/", 1)[-1].split(".")[0]
     ident = "".join(ch if ch.isascii() and ch.isalnum() else "_" for ch in stem) or "Network"
     return ident if not ident[0].isdigit() else "Net_" + ident
+
+
+def hierarchical(prefix: str, name: str) -> str:
+    """A node or instance name inside instance `prefix`: `layer2.0` + `conv1` ->
+    `layer2.0.conv1` (the top level has the prefix '')."""
+    return f"{prefix}.{name}" if prefix else name
 
 
 def automatic_names(explicit: list[str | None], kinds: list[str], taken: set[str]) -> list[str]:

@@ -128,7 +128,46 @@ class ToSyntax(Transformer):
         return S.Value("string", str(c[0])[1:-1], self.tspan(c[0]))
 
     def tuple(self, c):
-        return S.Value("tuple", tuple(c[1:-1]), self.between(c[0], c[-1]))
+        items = tuple(c[1:-1])
+        if len(items) == 1 and items[0].kind in ("expr", "word", "ref"):
+            return items[0]  # `(filters * 4)`: an expression in parentheses
+        return S.Value("tuple", items, self.between(c[0], c[-1]))
+
+    # graphs: references, `a?b`, expressions
+    def ref(self, c):
+        return S.Value("ref", str(c[0]), self.tspan(c[0]))
+
+    def alt(self, c):
+        return S.Value("alt", tuple(str(c[0]).split("?")), self.tspan(c[0]))
+
+    def compact(self, c):
+        return compact_expr(str(c[0]), self.tspan(c[0]))
+
+    def _fold(self, c):
+        left = c[0]
+        for op, right in zip(c[1::2], c[2::2]):
+            left = _operation(str(op), (left, right), left.span.to(right.span))
+        return left
+
+    or_expr = and_expr = comparison = sum = product = _fold
+
+    def not_op(self, c):
+        return _operation("not", (c[1],), self.between(c[0], c[1]))
+
+    def neg_op(self, c):
+        span = self.between(c[0], c[1])
+        if c[1].kind in ("int", "float"):
+            return S.Value(c[1].kind, -c[1].value, span)
+        return _operation("neg", (c[1],), span)
+
+    def paren(self, c):
+        return c[1]
+
+    def condition(self, c):
+        return _Condition(c[1], self.between(c[0], c[1]))
+
+    def first_args(self, c):
+        return _First(tuple(a for a in c if isinstance(a, S.Option)), self.between(c[0], c[-1]))
 
     def option(self, c):
         return S.Option(str(c[0]), c[1], self.between(c[0], c[1]))
@@ -161,20 +200,41 @@ class ToSyntax(Transformer):
             name, name_span = str(c[0]), self.tspan(c[0])
         kind = c[1] if name is not None else c[0]
         rest = c[2:] if name is not None else c[1:]
-        act = rest[-1] if rest and isinstance(rest[-1], S.Activation) else None
+        cond = next((a.value for a in rest if isinstance(a, _Condition)), None)
+        first = next((a for a in rest if isinstance(a, _First)), None)
+        act = next((a for a in rest if isinstance(a, S.Activation)), None)
         args = tuple(a for a in rest if isinstance(a, S.Value))
         opts = tuple(a for a in rest if isinstance(a, S.Option))
         return S.Layer(name, name_span, str(kind), self.tspan(kind), args, opts, act,
-                       self.between(c[0], c[-1]))
+                       self.between(c[0], c[-1]), cond, first and first.options,
+                       first and first.span)
+
+    def block_start(self, c):
+        name_tok = c[1]
+        name = str(name_tok).removesuffix("(")
+        span = self.tspan(name_tok)
+        name_span = Span(span.file, span.line, span.col, span.line, span.col + len(name))
+        params = tuple(p if isinstance(p, S.Param) else S.Param(p.key, p.value, p.span)
+                       for p in c[2:] if isinstance(p, (S.Param, S.Option)))
+        return S.BlockStart(name, name_span, params, self.statement(c))
+
+    def param_name(self, c):
+        return S.Param(str(c[0]), None, self.tspan(c[0]))
+
+    def block_end(self, c):
+        return S.BlockEnd(self.statement(c))
+
+    def output_stmt(self, c):
+        return S.OutputDecl(tuple((str(t), self.tspan(t)) for t in c[1:]), self.statement(c))
 
     def target(self, c):
         return c
 
     def expect(self, c):
         target, op, value = c
-        layer, attr = (str(target[0]), str(target[1])) if len(target) == 2 else (None, str(target[0]))
-        tspan = self.tspan(target[0]).to(self.tspan(target[-1]))
-        return S.Expect(layer, attr, tspan, str(op), value, self.statement([target[0], value]))
+        layer, _, attr = str(target[0]).rpartition(".")
+        tspan = self.tspan(target[0])
+        return S.Expect(layer or None, attr, tspan, str(op), value, self.statement([target[0], value]))
 
     def range(self, c):
         return S.Selection(str(c[0]), str(c[1]), self.between(c[0], c[1]))
@@ -208,6 +268,54 @@ class ToSyntax(Transformer):
         return S.UseDecl(str(c[0]), until, opts, self.statement(c))
 
 
+class _Condition:
+    """The `if COND` part of a layer line, until the layer is built."""
+
+    def __init__(self, value: S.Value, span: Span):
+        self.value, self.span = value, span
+
+
+class _First:
+    """A repeat's `first(k=v, ...)`, until the layer is built."""
+
+    def __init__(self, options: tuple, span: Span):
+        self.options, self.span = options, span
+
+
+_COMPACT = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*|\d+(?:\.\d+)?|//|[*%+-]")
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "//": 2, "%": 2}
+
+
+def compact_expr(text: str, span: Span) -> S.Value:
+    """`filters*4+1` (an argument without spaces): + - over * // %, left to right."""
+    parts = []
+    for m in _COMPACT.finditer(text):
+        sub = Span(span.file, span.line, span.col + m.start(), span.line, span.col + m.end())
+        parts.append((m.group(), sub))
+    return _climb(parts, 0, 1)[0]
+
+
+def _operand(word: str, span: Span) -> S.Value:
+    if word[0].isdigit():
+        return S.Value("float", float(word), span) if "." in word else S.Value("int", _int(word), span)
+    return S.Value("ref" if "." in word else "word", word, span)
+
+
+def _climb(parts, i: int, level: int):
+    """Precedence climbing over [(text, span)], operand at i: (Value, next index)."""
+    left, i = _operand(*parts[i]), i + 1
+    while i < len(parts) and _PRECEDENCE[parts[i][0]] >= level:
+        op = parts[i][0]
+        right, i = _climb(parts, i + 1, _PRECEDENCE[op] + 1)
+        left = _operation(op, (left, right), left.span.to(right.span))
+    return left, i
+
+
+def _operation(op: str, operands: tuple, span: Span) -> S.Value:
+    depth = 1 + max((x.value.depth for x in operands if x.kind == "expr"), default=0)
+    return S.Value("expr", S.Expr(op, operands, span, depth), span)
+
+
 EXPECTED_NAMES = {
     "NAME": "a name",
     "INT": "an integer",
@@ -226,6 +334,10 @@ EXPECTED_NAMES = {
     "QMARK": "'?'",
     "DOT": "'.'",
     "RARROW": "'->'",
+    "REF": "a name such as layer2.0.conv1",
+    "ALT": "a?b",
+    "EXPR": "an expression such as filters*4",
+    "CALL": "a name followed by '('",
 }
 
 
@@ -301,6 +413,9 @@ def parse(source: SourceFile) -> tuple[S.Spec | None, Diagnostics]:
         with _PARSE_LOCK:
             parser.options.transformer.start_file(source)
             spec = parser.parse(source.text, on_error=recovery)
+        if diags.has_errors():  # a broken `block` line would make its `end` look lonely
+            return None, diags
+        spec = fold_blocks(spec, diags)
         return (None if diags.has_errors() else spec), diags
     except UnexpectedInput as err:  # the end of the file, after recovery reported it
         if not recovery.reported(err):
@@ -308,6 +423,60 @@ def parse(source: SourceFile) -> tuple[S.Spec | None, Diagnostics]:
     except (ValueError, OverflowError) as err:  # a value the transformer could not convert
         diags.error("E003", source.start(), f"cannot read a value of this spec ({type(err).__name__})")
     return None, diags
+
+
+_IN_BLOCK = {S.NetworkDecl: "network", S.InputDecl: "input", S.Expect: "expect",
+             S.FreezeRule: "freeze", S.StageDecl: "stage", S.ImportDecl: "import",
+             S.UseDecl: "use", S.OutputDecl: "output"}
+
+
+def fold_blocks(spec: S.Spec, diags: Diagnostics) -> S.Spec:
+    """`block` ... `end` lines become one S.Block statement (E214 for a broken structure)."""
+    out, open_block, body = [], None, []
+    for stmt in spec.statements:
+        if isinstance(stmt, S.BlockStart):
+            if open_block is not None:
+                _unclosed(open_block, diags, stmt)
+            open_block, body = stmt, []
+        elif isinstance(stmt, S.BlockEnd):
+            if open_block is None:
+                diags.error("E214", stmt.span, "'end' without a 'block' line",
+                            "a block is written 'block NAME(params)', its lines, then 'end'")
+            else:
+                out.append(_block(open_block, body))
+                open_block = None
+        elif open_block is not None:
+            _in_block(stmt, body, open_block, diags)
+        else:
+            out.append(stmt)
+    if open_block is not None:
+        _unclosed(open_block, diags)
+    return S.Spec(out)
+
+
+def _block(start: S.BlockStart, body: list) -> S.Block:
+    return S.Block(start.name, start.name_span, start.params, tuple(body), start.span)
+
+
+def _unclosed(start: S.BlockStart, diags: Diagnostics, nested=None) -> None:
+    if nested is None:
+        diags.error("E214", start.name_span, f"block '{start.name}' has no 'end'",
+                    "close the block with a line 'end' after its last layer")
+    else:
+        diags.error("E214", nested.span, f"a block inside block '{start.name}' "
+                    f"(line {start.span.line}), which has no 'end' yet",
+                    "blocks are defined at top level: end the first block before starting "
+                    "another (a block may use another block by name)")
+
+
+def _in_block(stmt, body: list, start: S.BlockStart, diags: Diagnostics) -> None:
+    if isinstance(stmt, S.Layer):
+        body.append(stmt)
+        return
+    word = _IN_BLOCK.get(type(stmt), "this")
+    diags.error("E214", stmt.span, f"'{word}' lines cannot be inside block '{start.name}'",
+                "a block holds layer lines, block uses and repeats; put this line after "
+                "the block's 'end'")
 
 
 class _Recovery:

@@ -56,14 +56,20 @@ class StagePlan:
         self.current = decl.name
         self.rules[decl.name], self.expects[decl.name] = [], []
 
-    def apply(self, nodes: list, groups: dict, failed: set) -> dict:
-        """{stage name (None when there are none): nodes with that stage's freeze flags}."""
-        layout = Layout(nodes, groups, self.suggest)
+    def apply(self, nodes: list, groups: dict, failed: set, instances=(), outputs=()) -> dict:
+        """{stage name (None when there are none): nodes with that stage's freeze flags}.
+
+        `instances`: the network's block instances (ir.Instance, or their names), so that rules
+        and expectations may name them (instances are also found from dotted node names);
+        `outputs`: the output names (`expect output.shape` means the first; default the last node).
+        """
+        layout = Layout(nodes, groups, self.suggest, instances, failed)
         common = apply_freeze_rules(self.rules[None], nodes, layout, self.diags)
         staged = {None: common} if not self.names else {
             name: apply_freeze_rules(self.rules[name], common, layout, self.diags)
             for name in self.names}
-        check_expectations(self.expects[None], staged[self.default], failed, self.diags, self.suggest)
-        for name in self.names:
-            check_expectations(self.expects[name], staged[name], failed, self.diags, self.suggest)
+        for name in dict.fromkeys([None, *self.names]):
+            nodes_ = staged[self.default if name is None else name]
+            check_expectations(self.expects[name], nodes_, failed, self.diags, self.suggest,
+                               layout=layout, outputs=outputs)
         return {k: tuple(v) for k, v in staged.items()}

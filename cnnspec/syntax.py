@@ -9,7 +9,9 @@ from .source import Span
 
 @dataclass(frozen=True)
 class Value:
-    """A literal: kind is int, float, dims, word, unknown, string or tuple."""
+    """A literal: kind is int, float, dims, word, unknown, string or tuple; or, for graphs,
+    ref (a dotted path `in.channels`, `layer2.0.conv1`: value is the text), alt (`a?b`: value
+    is the tuple of names) or expr (value is an Expr)."""
 
     kind: str
     value: object
@@ -24,7 +26,30 @@ class Value:
             return "?"
         if self.kind == "string":
             return f'"{self.value}"'
+        if self.kind == "alt":
+            return "?".join(self.value)
         return str(self.value)
+
+
+@dataclass(frozen=True)
+class Expr:
+    """An operation over Values and Exprs: op is one of + - * // % == != < <= > >= and or
+    not neg; operands in order."""
+
+    op: str
+    operands: tuple
+    span: Span
+    depth: int = 1  # of nested operations: bounded before anything walks the tree
+
+    def __str__(self) -> str:
+        if len(self.operands) == 1:
+            word = "not " if self.op == "not" else "-"
+            return word + _text(self.operands[0])
+        return f" {self.op} ".join(_text(x) for x in self.operands)
+
+
+def _text(item) -> str:
+    return item.describe() if isinstance(item, Value) else f"({item})"
 
 
 @dataclass(frozen=True)
@@ -44,6 +69,9 @@ class Activation:
 
 @dataclass(frozen=True)
 class Layer:
+    """A layer line; also a block use (kind = a block's name) and `repeat N NAME ...`
+    (kind = 'repeat'). `condition` is the `if` part; `first` repeat's first(...) options."""
+
     name: str | None
     name_span: Span | None
     kind: str
@@ -51,6 +79,46 @@ class Layer:
     args: tuple[Value, ...]
     options: tuple[Option, ...]
     activation: Activation | None
+    span: Span
+    condition: Value | None = None
+    first: tuple[Option, ...] | None = None
+    first_span: Span | None = None
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Value | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class BlockStart:
+    name: str
+    name_span: Span
+    params: tuple[Param, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class BlockEnd:
+    span: Span
+
+
+@dataclass(frozen=True)
+class Block:
+    """`block NAME(params)` ... `end`: the body's statements are Layer lines."""
+
+    name: str
+    name_span: Span
+    params: tuple[Param, ...]
+    body: tuple[Layer, ...]
+    span: Span  # the `block` line
+
+
+@dataclass(frozen=True)
+class OutputDecl:
+    names: tuple[tuple[str, Span], ...]
     span: Span
 
 

@@ -1,7 +1,7 @@
 """Grammar-aware mutation of real specs, shared by tests/test_fuzz.py and scripts/fuzz.py.
 
 A mutant is a shipped spec (specs/*.cnn) changed at the statement and token level with the
-language's own vocabulary: layer kinds from `cnnspec.layers.KINDS`, each kind's own option
+language's own vocabulary: layer kinds from `cnnspec.kinds.KINDS`, each kind's own option
 names, values of the right and of the wrong type, the spec's own layer names, `expect` and
 freeze lines that refer to them, stages, and imports of files in a scratch folder (other
 specs, a missing file, the mutant itself, a pair that import each other, a base with errors).
@@ -15,7 +15,7 @@ import re
 import shutil
 from pathlib import Path
 
-from cnnspec.layers import ACTIVATIONS, COMMON_OPTIONS, KINDS
+from cnnspec.kinds import ACTIVATIONS, COMMON_OPTIONS, KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.cnn"))

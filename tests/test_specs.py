@@ -19,6 +19,9 @@ from cnnspec.source import SourceFile
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.cnn"))
+# The graph specs of issue 8: their figures come from Keras and PyTorch, in tests/test_zoo_issue8.py.
+GRAPH_SPECS = ("densenet121", "inception_module", "resnet18", "resnet50", "two_heads")
+CHAIN_SPECS = [p for p in SPECS if p.stem not in GRAPH_SPECS]
 
 
 def conv(h, w, k, c, n, bias=True):
@@ -64,7 +67,7 @@ EXPECTED = {
 
 
 def test_every_spec_has_expected_totals():
-    assert sorted(p.stem for p in SPECS) == sorted(EXPECTED)
+    assert sorted(p.stem for p in SPECS) == sorted([*EXPECTED, *GRAPH_SPECS])
 
 
 def test_the_seeds_figures():
@@ -80,7 +83,7 @@ def test_spec_checks_clean(path):
     assert [(d.code, d.span.line, d.message) for d in diags] == []
 
 
-@pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
+@pytest.mark.parametrize("path", CHAIN_SPECS, ids=[p.stem for p in CHAIN_SPECS])
 def test_summary_totals(path):
     name, (params, macs), non_trainable, output = EXPECTED[path.stem]
     network, _ = analyse(SourceFile.read(path))
@@ -114,7 +117,8 @@ def test_cli_checks_every_spec_strictly():
     assert [Path(o["file"]).stem for o in objects] == [p.stem for p in SPECS]
     for obj in objects:
         assert obj["diagnostics"] == []
-        assert obj["total_params"] == EXPECTED[Path(obj["file"]).stem][1][0]
+        if Path(obj["file"]).stem in EXPECTED:
+            assert obj["total_params"] == EXPECTED[Path(obj["file"]).stem][1][0]
 
 
 def test_the_language_docs_first_example_checks_clean():

@@ -396,3 +396,27 @@ def test_a_network_with_freeze_rules_keeps_its_blocks_flat_with_a_note():
     model = runtime.build_model(net, "torch", params, dtype="float64")
     assert not model.layer1_0_conv1.weight.requires_grad and model.layer2_0_conv1.weight.requires_grad
     assert verify_network(net, TARGETS, "float64", weights=params).ok
+
+
+# --- the graph specs of the zoo (specs/*.cnn, written in the language) ---
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("spec", ["inception_module", "two_heads"])
+def test_zoo_graph_specs_verify_in_all_three_backends(spec):
+    net = cnnspec.load(ROOT / "specs" / f"{spec}.cnn")
+    report = verify_network(net, TARGETS, "float64", batch=1)
+    assert report.ok, report.first_divergence()
+    assert {d.layer for d in report.diffs} == {n.name for n in net.layers}
+
+
+def test_resnet18_is_one_module_per_block_variant_with_torchvision_keys():
+    net = cnnspec.load(ROOT / "specs" / "resnet18.cnn")
+    code = cnnspec.compile(net, "torch")
+    assert code.count("(nn.Module):") == 3  # the two variants of `basic` and the network
+    assert "        self.layer2 = nn.ModuleList([\n            Basic2(64, 128),\n            Basic(128),\n        ])" in code
+    module = runtime.exec_module(code, "resnet18")
+    model = module.ResNet18()
+    keys = {f"{n.name}.{TORCH_TENSORS[w.name]}" for n in net.nodes for w in n.weights}
+    assert set(model.state_dict()) - {k for k in model.state_dict() if k.endswith("num_batches_tracked")} == keys

@@ -157,7 +157,7 @@ def parametrise(leaf_name: str, ctors: list[str], in_channels: list[str], params
     if len(heads) != 1 or len(counts) != 1:
         return None
     head = parsed[0][0]
-    keys = list(dict.fromkeys(k for p in parsed for k in p[2]))
+    keys = list(dict.fromkeys(k for p in sorted(parsed, key=lambda p: -len(p[2])) for k in p[2]))
     out = []
     slots = [(i, None) for i in range(counts.pop())] + [(None, k) for k in keys]
     for index, key in slots:

@@ -75,7 +75,8 @@ def _as_tensor(value):
 
 
 def _layer(key: str) -> str:
-    return key.split(".")[0]
+    """The layer of a portable key `<layer>.<tensor>`; layer names may contain dots."""
+    return key.rsplit(".", 1)[0]
 
 
 def _tensor_problem(key: str, value, shape: tuple[int, ...]) -> str | None:

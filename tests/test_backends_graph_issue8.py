@@ -379,3 +379,44 @@ def test_a_spec_layer_named_like_a_block_function_does_not_shadow_it(target):
     x = batch(net)
     layers = runtime.run_layers(runtime.build_model(net, target, params, dtype="float64"), target, net, x)
     assert worst_against(framework_reference(net, params, x), layers)[0] <= RTOL["float64"]
+
+
+def test_a_network_with_freeze_rules_keeps_its_blocks_flat_with_a_note():
+    import dataclasses
+
+    from backend_cases import block_network
+    net = block_network()
+    nodes = tuple(dataclasses.replace(n, frozen=n.name.startswith("layer1.")) for n in net.nodes)
+    net = dataclasses.replace(net, nodes=nodes)
+    code = cnnspec.compile(net, "torch")
+    assert "# Generated flat (not as block modules): layer1 (the network freezes layers" in code
+    assert "self.layer1_0_conv1 = nn.Conv2d(8, 8, kernel_size=3, padding=1)" in code
+    assert '"layer1_0_conv1"' in code  # the freeze rules name the flat attributes
+    params = init_weights(net, seed=4, dtype="float64")
+    model = runtime.build_model(net, "torch", params, dtype="float64")
+    assert not model.layer1_0_conv1.weight.requires_grad and model.layer2_0_conv1.weight.requires_grad
+    assert verify_network(net, TARGETS, "float64", weights=params).ok
+
+
+# --- the graph specs of the zoo (specs/*.cnn, written in the language) ---
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("spec", ["inception_module", "two_heads"])
+def test_zoo_graph_specs_verify_in_all_three_backends(spec):
+    net = cnnspec.load(ROOT / "specs" / f"{spec}.cnn")
+    report = verify_network(net, TARGETS, "float64", batch=1)
+    assert report.ok, report.first_divergence()
+    assert {d.layer for d in report.diffs} == {n.name for n in net.layers}
+
+
+def test_resnet18_is_one_module_per_block_variant_with_torchvision_keys():
+    net = cnnspec.load(ROOT / "specs" / "resnet18.cnn")
+    code = cnnspec.compile(net, "torch")
+    assert code.count("(nn.Module):") == 3  # the two variants of `basic` and the network
+    assert "        self.layer2 = nn.ModuleList([\n            Basic2(64, 128),\n            Basic(128),\n        ])" in code
+    module = runtime.exec_module(code, "resnet18")
+    model = module.ResNet18()
+    keys = {f"{n.name}.{TORCH_TENSORS[w.name]}" for n in net.nodes for w in n.weights}
+    assert set(model.state_dict()) - {k for k in model.state_dict() if k.endswith("num_batches_tracked")} == keys

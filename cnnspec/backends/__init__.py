@@ -9,6 +9,26 @@ Every generated module has the same shape, so that cnnspec's runtime and `verify
   ``to_portable(model) -> dict[str, np.ndarray]``.
 - Keras:  ``build_<network>(dtype="float32") -> keras.Model`` (NHWC, one Keras layer per spec
   layer, named as in the spec) and ``load_portable(model, params)`` / ``to_portable(model)``.
+
+Graphs (issue 8; the emitter base is backends/base.py):
+
+- Outputs: with one output, forward returns it as today. With several (``output a, b``),
+  NumPy's ``forward(x, params)`` and PyTorch's ``model(x)`` return a **tuple**, and the Keras
+  model (``keras.Model(inputs, [a, b])``) returns a **list**, in the order of the spec's
+  ``output`` line. ``forward_layers`` returns every node's value keyed by node name, in
+  ``network.nodes`` order -- except that a Keras model holds no layer that no output depends
+  on (W210): those are left out of it (and of cnnspec.runtime.run_layers for Keras).
+- Values: a value read only by the very next node stays ``x`` (chains generate the same
+  bytes); other values are variables named after their node, ``layer2.0.conv1`` ->
+  ``layer2_0_conv1`` (base.value_names). PyTorch attributes of flat code follow the same
+  rule; Keras layer names and portable keys keep the spec's names, dots included.
+- Blocks: one ``nn.Module`` class per block definition and variant (CamelCase: ``Bottleneck``,
+  ``Bottleneck2``), repeats as ``nn.ModuleList`` (state_dict keys ``layer1.0.conv1.weight``);
+  one Keras function per definition and variant (``bottleneck``, ``bottleneck_2``) called as
+  ``x = bottleneck(x, "layer1.0", ..., dtype=dtype)``; one NumPy generator function per
+  definition and distinct code, ``x = yield from bottleneck(x, p, "layer1.0")``. See
+  backends/torch_blocks.py for the constructor parameters and when an instance stays flat.
+- Flatten order for PyTorch: cnnspec/layout.py.
 """
 
 from __future__ import annotations

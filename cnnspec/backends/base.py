@@ -87,8 +87,9 @@ def value_names(network: Network, reserved: frozenset[str], input_name: str = "i
 class Emitter:
     """Walks a network's nodes and calls one `<kind>_layer(node)` method per node."""
 
-    reserved: frozenset[str] = frozenset()
-    input_name = "input_"
+    target = "?"  # the backend's name, for messages
+    reserved: frozenset[str] = frozenset()  # names a value's variable must not take
+    input_name = "input_"  # the input's variable when it is not `x`
 
     def __init__(self, network: Network):
         self.net = network
@@ -100,8 +101,6 @@ class Emitter:
             raise UnsupportedNode(f"layer '{node.name}' (line {node.line}): the {self.target} "
                                   f"backend does not support layers of kind '{node.kind}'")
         return method(node)
-
-    target = "?"
 
     def src(self, node: Node, i: int = 0) -> str:
         """The variable holding the node's i-th input."""

@@ -442,14 +442,14 @@ class KerasWriter(Emitter):
 
     def builder(self) -> str:
         net = self.network
+        live = set(ancestors(edges_of(net.nodes), [n.name for n in net.output_nodes]))
+        self.plan_blocks(live)  # first: it renames the values, the input's included
         shape, first = tuple(net.input_shape), net.nodes[0].name
         inputs = f'keras.Input(shape={shape}, dtype=dtype, name="{first}")'
         head = [f'def {builder_name(net)}(dtype="float32"):',
                 f'    """{net.name} over NHWC inputs; every layer is named as in the spec."""',
                 f"    {'x = ' if self.input_var == 'x' else ''}inputs = {inputs}  # {shape_text(shape)}"]
-        live = set(ancestors(edges_of(net.nodes), [n.name for n in net.output_nodes]))
         dead = [node.name for node in net.layers if node.name not in live]
-        self.plan_blocks(live)
         owner, done = tb.owners(self.groups), set()
         for node in net.layers:
             group = owner.get(node.name)

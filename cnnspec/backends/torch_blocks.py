@@ -36,8 +36,10 @@ from .base import python_name
 # Constructor keywords the generators leave out at their default (PyTorch, then Keras).
 DEFAULTS = {"stride": "1", "padding": "0", "dilation": "1", "groups": "1", "bias": "True",
             "strides": "(1, 1)", "dilation_rate": "(1, 1)", "use_bias": "True"}
+# What the positional numbers of a constructor are (PyTorch, then Keras): parameter names.
 POSITIONAL = {"nn.Conv2d": ("in", "out"), "nn.Linear": ("in", "out"),
-              "nn.BatchNorm2d": ("channels",), "nn.BatchNorm1d": ("channels",)}
+              "nn.BatchNorm2d": ("channels",), "nn.BatchNorm1d": ("channels",),
+              "keras.layers.Conv2D": ("filters",), "keras.layers.Dense": ("units",)}
 NUMBER = re.compile(r"^-?\d+$|^\(\d+, \d+\)$")
 
 
@@ -155,7 +157,7 @@ def parametrise(leaf_name: str, ctors: list[str], in_channels: list[str], params
     if len(heads) != 1 or len(counts) != 1:
         return None
     head = parsed[0][0]
-    keys = list(dict.fromkeys(k for p in parsed for k in p[2]))
+    keys = list(dict.fromkeys(k for p in sorted(parsed, key=lambda p: -len(p[2])) for k in p[2]))
     out = []
     slots = [(i, None) for i in range(counts.pop())] + [(None, k) for k in keys]
     for index, key in slots:
@@ -195,7 +197,8 @@ def prepare(network: Network) -> tuple[list[list[Use]], list[str]]:
     instances left flat."""
     from .. import layout
     if any(n.frozen or n.lr_scale != 1.0 for n in network.nodes) or network.stages:
-        return [], [inst.name for inst in network.instances if inst.parent is None]
+        return [], [f"{inst.name} (the network freezes layers or has training stages)"
+                    for inst in network.instances if inst.parent is None]
     return find_uses(network, layout.flat_orders(network))
 
 

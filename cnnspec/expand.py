@@ -354,7 +354,8 @@ class Expander:
         options = tuple(o for o in layer.options if o.key != "from")
         env = self._bind(d, layer, layer.args, options, (), scope, i)
         source = self._source(sources, scope, i)
-        self.instances.append(Instance(full, d.name, layer.span, d.block.span, None, scope.instance))
+        self.instances.append(Instance(full, d.name, layer.span, d.block.span, None, scope.instance,
+                                       _bound(d, env)))
         yield from self._instance(d, env, source, full, layer.span.line, scope)
 
     def _repeat(self, i: int, layer: S.Layer, scope: Scope, full: str) -> Iterator[Entry]:
@@ -368,7 +369,8 @@ class Expander:
         self.instances.append(Instance(full, d.name, layer.span, d.block.span, count, scope.instance))
         for k in range(count):
             sub = f"{full}.{k}"
-            self.instances.append(Instance(sub, d.name, layer.span, d.block.span, None, full))
+            self.instances.append(Instance(sub, d.name, layer.span, d.block.span, None, full,
+                                           _bound(d, first if k == 0 else rest)))
             self.children.setdefault(full, []).append(sub)
             yield from self._instance(d, first if k == 0 else rest, prev, sub, layer.span.line, scope)
             prev = self.outputs[sub]
@@ -480,6 +482,12 @@ def _python(v: S.Value):
     if v.kind == "word":
         return v.value == "true" if v.value in ("true", "false") else v.value
     return v
+
+
+def _bound(d: Definition, env: dict) -> tuple[tuple[str, object], ...]:
+    """An instance's parameters as Instance.args: the plain values (numbers, booleans, words)."""
+    return tuple((p.name, env[p.name]) for p in d.block.params
+                 if isinstance(env.get(p.name), (int, float, bool, str)))
 
 
 def _blocks_hint(blocks: dict) -> str:

@@ -106,6 +106,9 @@ class Instance:
     definition: Span          # the `block` line that defines it
     repeat: int | None = None  # N for `repeat N`: the container of instances <name>.0 ... <name>.N-1
     parent: str | None = None  # the enclosing instance, if any
+    # The block's bound parameters, in the definition's order, after defaults and first(...):
+    # (name, value) with ints, floats, bools or words (str); () for a repeat's container.
+    args: tuple[tuple[str, object], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -420,3 +420,28 @@ def test_resnet18_is_one_module_per_block_variant_with_torchvision_keys():
     model = module.ResNet18()
     keys = {f"{n.name}.{TORCH_TENSORS[w.name]}" for n in net.nodes for w in n.weights}
     assert set(model.state_dict()) - {k for k in model.state_dict() if k.endswith("num_batches_tracked")} == keys
+
+
+def init_params(code: str, cls: str) -> list[str]:
+    """The constructor parameters of class `cls` in generated PyTorch code."""
+    head = code.split(f"class {cls}(nn.Module):", 1)[1].split("    def __init__(self", 1)[1]
+    return [p.split(":")[0].strip() for p in head.split(") -> None:", 1)[0].split(",") if p.strip()]
+
+
+def test_block_constructor_parameters_are_named_after_the_blocks_own_parameters():
+    net = cnnspec.load(ROOT / "specs" / "resnet50.cnn")
+    assert dict(next(i for i in net.instances if i.name == "conv3.0").args) == \
+        {"filters": 128, "stride": 2}  # after the default and first(stride=2)
+    assert dict(next(i for i in net.instances if i.name == "conv3.1").args) == \
+        {"filters": 128, "stride": 1}
+    code = cnnspec.compile(net, "torch")
+    params = init_params(code, "Bottleneck")
+    assert params[:3] == ["in_channels", "filters", "stride"] and len(params) == len(set(params))
+    assert not any(p.startswith(("conv1_", "conv2_")) for p in params)
+    assert "        self.conv1 = nn.Conv2d(in_channels, filters, kernel_size=1, stride=stride)" in code
+    assert "        self.conv3 = nn.Conv2d(filters, conv3_out, kernel_size=1)" in code  # filters*4
+    keras_code = cnnspec.compile(net, "keras")
+    assert "\ndef bottleneck(x, name, filters, stride, " in keras_code
+    assert "strides=(stride, stride)" in keras_code
+    inception = cnnspec.compile(cnnspec.load(ROOT / "specs" / "inception_module.cnn"), "torch")
+    assert "ch1x1" in init_params(inception, "Inception")

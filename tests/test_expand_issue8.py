@@ -39,7 +39,8 @@ def layers(net):
 def test_a_use_names_its_nodes_under_the_use():
     net = clean(IN + PAIR + "p: pair 6\n")
     assert layers(net) == [("p.a", ("input",), (8, 8, 6)), ("p.b", ("p.a",), (8, 8, 6))]
-    assert net.instances == (Instance("p", "pair", net.instances[0].span, net.instances[0].definition),)
+    assert net.instances == (Instance("p", "pair", net.instances[0].span, net.instances[0].definition,
+                                      args=(("f", 6), ("s", 1))),)
     assert (net.instances[0].span.line, net.instances[0].definition.line) == (6, 2)
 
 

@@ -51,7 +51,8 @@ def make_function(network, block, uses, writer_class, counters, taken):
     for i, (target, _, arg, leaf) in enumerate(per_use[0]):
         if any(lines[i][0] != target or lines[i][2] != arg for lines in per_use):
             return None
-        ctor = tb.parametrise(leaf, [lines[i][1] for lines in per_use], in_channels, params)
+        ctor = tb.parametrise(leaf, [lines[i][1] for lines in per_use], in_channels, params,
+                              [dict(u.instance.args) for u in uses])
         if ctor is None:
             return None
         body.append(f"    {target} = {ctor}({arg})")

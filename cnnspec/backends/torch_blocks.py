@@ -9,9 +9,11 @@ CamelCase (``bottleneck`` -> ``Bottleneck``); instances of one definition whose 
 (``Bottleneck``, ``Bottleneck2``), each listing its instances in its docstring.
 
 A class's constructor takes the values that differ between its instances, found by comparing
-the instances' layers number by number: the input channels (``in_channels``), then
-``<layer>_<argument>`` (``conv2_stride``, ``conv1_out``); values equal in every instance stay
-literals. Each block's ``forward(x, keep=None)`` returns the block's output and reports every
+the instances' layers number by number: the input channels (``in_channels``); a value that is
+one of the block's own parameters in every instance (``Instance.args``) is named after it
+(``filters``, ``stride``; Keras's pairs become ``(stride, stride)``); any other is
+``<layer>_<argument>`` (``conv3_out`` for ``filters*4``); one parameter per distinct value
+vector, and values equal in every instance stay literals. Each block's ``forward(x, keep=None)`` returns the block's output and reports every
 layer's value to ``keep`` under its name inside the block (the network's ``forward_layers``
 prefixes the instance's name).
 
@@ -41,6 +43,9 @@ POSITIONAL = {"nn.Conv2d": ("in", "out"), "nn.Linear": ("in", "out"),
               "nn.BatchNorm2d": ("channels",), "nn.BatchNorm1d": ("channels",),
               "keras.layers.Conv2D": ("filters",), "keras.layers.Dense": ("units",)}
 NUMBER = re.compile(r"^-?\d+$|^\(\d+, \d+\)$")
+PAIR = re.compile(r"^\((\d+), (\d+)\)$")
+# Names a constructor or block function already uses for other things.
+RESERVED = frozenset({"self", "x", "name", "dtype", "keep", "p"})
 
 
 @dataclass
@@ -148,7 +153,8 @@ def parse_ctor(ctor: str) -> tuple[str, list[str], dict[str, str]]:
     return head, positional, keywords
 
 
-def parametrise(leaf_name: str, ctors: list[str], in_channels: list[str], params: dict):
+def parametrise(leaf_name: str, ctors: list[str], in_channels: list[str], params: dict,
+                bound: list[dict] | None = None):
     """One constructor line for every use, numbers that differ replaced by parameters; params:
     parameter name -> its values per use (filled here). None when the ctors differ otherwise."""
     parsed = [parse_ctor(c) for c in ctors]
@@ -173,23 +179,50 @@ def parametrise(leaf_name: str, ctors: list[str], in_channels: list[str], params
                 continue
         elif all(NUMBER.match(v) for v in values):
             role = key or (POSITIONAL.get(head, ()) + tuple(f"arg{j}" for j in range(9)))[index]
-            value = param_name(f"{leaf_name}_{role}", values, in_channels, params)
+            value = param_name(f"{leaf_name}_{role}", values, in_channels, params, bound)
         else:
             return None
         out.append(value if key is None else f"{key}={value}")
     return f"{head}({', '.join(out)})"
 
 
-def param_name(candidate: str, values: list[str], in_channels: list[str], params: dict) -> str:
-    """The parameter for a value vector: an existing one with the same values, `in_channels`
-    when they are the uses' input channels, else `candidate`."""
+def param_name(candidate: str, values: list[str], in_channels: list[str], params: dict,
+               bound: list[dict] | None = None) -> str:
+    """The parameter (as an expression) for a value vector: an existing one with the same
+    values, `in_channels` when they are the uses' input channels, the block's own parameter
+    whose value it is in every use (`filters`, `stride`; `(stride, stride)` for a pair), else
+    `candidate`. bound: the block's arguments per use (Instance.args)."""
     for name, known in params.items():
         if known == values:
             return name
-    name = "in_channels" if values == in_channels else python_name(candidate)
-    name = unique(name, set(params) | KEYWORDS | BUILTINS)
+    singles = [v[1:].split(",")[0] for v in values] if all(
+        PAIR.match(v) and PAIR.match(v).group(1) == PAIR.match(v).group(2) for v in values) else None
+    own = block_parameters(bound, len(values))
+    for name, known in own.items():
+        if singles is not None and known == singles and params.get(name, known) == known:
+            params[name] = known
+            return f"({name}, {name})"
+    if values == in_channels:
+        name = "in_channels"
+    else:
+        name = next((n for n, known in own.items() if known == values), None) or python_name(candidate)
+    name = unique(name, set(params) | KEYWORDS | BUILTINS | RESERVED)
     params[name] = values
     return name
+
+
+def block_parameters(bound: list[dict] | None, uses: int) -> dict[str, list[str]]:
+    """The block's integer parameters as value vectors over the uses (definition order), those
+    bound in every use."""
+    if not bound or len(bound) != uses:
+        return {}
+    out = {}
+    for name in bound[0]:
+        values = [b.get(name) for b in bound]
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in values) and \
+                python_name(name) == name and name not in KEYWORDS | BUILTINS | RESERVED | {"in_channels"}:
+            out[name] = [str(v) for v in values]
+    return out
 
 
 def prepare(network: Network) -> tuple[list[list[Use]], list[str]]:
@@ -253,7 +286,8 @@ def make_class(network, block, uses, generator, counters, taken) -> BlockClass |
         if any(e.call != emitted.call for e in others):
             return None
         if emitted.module:
-            line = parametrise(node.name, [e.module for e in others], in_channels, params)
+            line = parametrise(node.name, [e.module for e in others], in_channels, params,
+                               [dict(u.instance.args) for u in uses])
             if line is None:
                 return None
             init.append(f"        self.{first.attrs[node.name]} = {line}")

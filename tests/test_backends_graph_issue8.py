@@ -277,14 +277,18 @@ TORCH_TENSORS = {"kernel": "weight", "bias": "bias", "gamma": "weight", "beta": 
                  "moving_mean": "running_mean", "moving_variance": "running_var"}
 
 
-def test_block_instances_become_one_class_per_variant_with_portable_state_dict_keys():
+def test_block_instances_become_one_class_per_definition_with_portable_state_dict_keys():
     from backend_cases import block_network
     net = block_network()
     code = cnnspec.compile(net, "torch")
-    assert code.count("(nn.Module):") == 3  # Res, Res2 (the projecting variant), the network
-    assert "class Res(nn.Module):\n    \"\"\"Block res (line 2), used as layer1.0, layer1.1, layer2.1, b3.\"\"\"" in code
-    assert "    def __init__(self, in_channels: int) -> None:" in code
-    assert "        self.layer2 = nn.ModuleList([\n            Res2(),\n            Res(16),\n        ])" in code
+    assert code.count("(nn.Module):") == 2  # Res (its projection optional), the network
+    assert "class Res(nn.Module):\n    \"\"\"Block res (line 2), used as layer1.0, layer1.1, layer2.0, layer2.1, b3.\"\"\"" in code
+    # the hand-built IR's instances carry no arguments: derived names
+    assert "    def __init__(self, in_channels: int, conv1_out: int, conv1_stride: int, proj: bool = False) -> None:" in code
+    assert "        self.proj = nn.Conv2d(8, 16, kernel_size=1, stride=2) if proj else None" in code
+    assert "        if self.proj is not None:\n            x = self.proj(input_)\n" in code
+    assert "        else:\n            x = input_\n" in code
+    assert "        self.layer2 = nn.ModuleList([\n            Res(8, 16, 2, proj=True),\n            Res(16, 16, 1),\n        ])" in code
     assert '            x = block(x, _scoped(keep, f"layer1.{i}."))  # 8x8x8' in code
     params = init_weights(net, seed=4, dtype="float64")
     model = runtime.build_model(net, "torch", params, dtype="float64")
@@ -411,11 +415,12 @@ def test_zoo_graph_specs_verify_in_all_three_backends(spec):
     assert {d.layer for d in report.diffs} == {n.name for n in net.layers}
 
 
-def test_resnet18_is_one_module_per_block_variant_with_torchvision_keys():
+def test_resnet18_is_one_module_per_block_definition_with_torchvision_keys():
     net = cnnspec.load(ROOT / "specs" / "resnet18.cnn")
     code = cnnspec.compile(net, "torch")
-    assert code.count("(nn.Module):") == 3  # the two variants of `basic` and the network
-    assert "        self.layer2 = nn.ModuleList([\n            Basic2(64, 128),\n            Basic(128),\n        ])" in code
+    assert code.count("(nn.Module):") == 2  # `basic` (its downsample optional) and the network
+    assert "    def __init__(self, in_channels: int, filters: int, stride: int, downsample: bool = False) -> None:" in code
+    assert "        self.layer2 = nn.ModuleList([\n            Basic(64, 128, 2, downsample=True),\n            Basic(128, 128, 1),\n        ])" in code
     module = runtime.exec_module(code, "resnet18")
     model = module.ResNet18()
     keys = {f"{n.name}.{TORCH_TENSORS[w.name]}" for n in net.nodes for w in n.weights}
@@ -445,3 +450,33 @@ def test_block_constructor_parameters_are_named_after_the_blocks_own_parameters(
     assert "strides=(stride, stride)" in keras_code
     inception = cnnspec.compile(cnnspec.load(ROOT / "specs" / "inception_module.cnn"), "torch")
     assert "ch1x1" in init_params(inception, "Inception")
+
+
+def test_resnet50_is_one_module_per_block_definition_and_verifies():
+    net = cnnspec.load(ROOT / "specs" / "resnet50.cnn")
+    code = cnnspec.compile(net, "torch")
+    assert code.count("(nn.Module):") == 2  # `bottleneck` (its projection optional), the network
+    assert init_params(code, "Bottleneck")[-1] == "conv0"  # the optional lines' flag, last
+    assert "        self.conv0 = nn.Conv2d(in_channels, conv3_out, kernel_size=1, stride=stride) if conv0 else None" in code
+    assert "            Bottleneck(256, 128, 2, 512, conv0=True),\n            Bottleneck(512, 128, 1, 512),\n" in code
+    report = verify_network(net, ("numpy", "torch"), "float32", batch=1)
+    assert report.ok, report.first_divergence()
+    assert {d.layer for d in report.diffs} == {n.name for n in net.layers}
+
+
+def test_optional_lines_whose_fallback_is_not_their_input_keep_one_class_per_variant(tmp_path):
+    spec = tmp_path / "fallback.cnn"
+    spec.write_text("network Fallback\ninput 8x8x4\n"
+                    "block res(filters, stride=1)\n"
+                    "  c1: conv filters 3x3 stride=stride pad=1\n"
+                    "  c2: conv filters 3x3 pad=1\n"
+                    "  proj: conv filters 1x1 stride=stride from=in  if stride != 1\n"
+                    "  out: add proj?c1 c2\n"
+                    "end\n"
+                    "a: res 4\nb: res 8 stride=2\ngap: globalavgpool\n")
+    net = cnnspec.load(spec)
+    code = cnnspec.compile(net, "torch")
+    assert "class Res(nn.Module):" in code and "class Res2(nn.Module):" in code
+    assert " if proj else None" not in code
+    params = init_weights(net, seed=1, dtype="float64")
+    assert verify_network(net, TARGETS, "float64", weights=params, batch=1).ok

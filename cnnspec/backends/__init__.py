@@ -22,8 +22,9 @@ Graphs (issue 8; the emitter base is backends/base.py):
   bytes); other values are variables named after their node, ``layer2.0.conv1`` ->
   ``layer2_0_conv1`` (base.value_names). PyTorch attributes of flat code follow the same
   rule; Keras layer names and portable keys keep the spec's names, dots included.
-- Blocks: one ``nn.Module`` class per block definition and variant (CamelCase: ``Bottleneck``,
-  ``Bottleneck2``), repeats as ``nn.ModuleList`` (state_dict keys ``layer1.0.conv1.weight``);
+- Blocks: one ``nn.Module`` class per block definition (CamelCase: ``Bottleneck``; optional
+  lines as optional submodules, else one class per variant, ``Bottleneck2``), repeats as
+  ``nn.ModuleList`` (state_dict keys ``layer1.0.conv1.weight``);
   one Keras function per definition and variant (``bottleneck``, ``bottleneck_2``) called as
   ``x = bottleneck(x, "layer1.0", ..., dtype=dtype)``; one NumPy generator function per
   definition and distinct code, ``x = yield from bottleneck(x, p, "layer1.0")``. See

@@ -4,9 +4,15 @@ A block instance (``Network.instances``) becomes a submodule named like it: a us
 ``self.b1``; a ``repeat`` ``layer1`` is ``self.layer1 = nn.ModuleList([...])`` whose items
 are its instances, so state_dict keys are the portable keys with PyTorch's tensor names
 (``layer1.0.conv1.weight`` for ``layer1.0.conv1.kernel``). The class of a block is named in
-CamelCase (``bottleneck`` -> ``Bottleneck``); instances of one definition whose layers differ
-(an optional projection present in some only) get one class per variant, numbered
-(``Bottleneck``, ``Bottleneck2``), each listing its instances in its docstring.
+CamelCase (``bottleneck`` -> ``Bottleneck``) and lists its instances in its docstring. Lines
+present in some instances only (an ``if`` projection) are optional submodules, as torchvision
+writes ``downsample=None``: a flag named after the run's first line (``conv0: bool = False``,
+passed as ``conv0=True``), ``self.conv0 = nn.Conv2d(...) if conv0 else None``, and forward runs
+them under ``if self.conv0 is not None:`` with ``else:`` passing their input through -- the
+spec's ``bn0?in`` (``optional_plan`` checks that every instance's graph is exactly that). Where
+it is not (a fallback other than the skipped lines' input, a merge among them), instances of
+one definition whose layers differ get one class per variant, numbered (``Bottleneck``,
+``Bottleneck2``).
 
 A class's constructor takes the values that differ between its instances, found by comparing
 the instances' layers number by number: the input channels (``in_channels``); a value that is
@@ -154,9 +160,10 @@ def parse_ctor(ctor: str) -> tuple[str, list[str], dict[str, str]]:
 
 
 def parametrise(leaf_name: str, ctors: list[str], in_channels: list[str], params: dict,
-                bound: list[dict] | None = None):
+                bound: list[dict] | None = None, here: list[int] | None = None):
     """One constructor line for every use, numbers that differ replaced by parameters; params:
-    parameter name -> its values per use (filled here). None when the ctors differ otherwise."""
+    parameter name -> its values per use (filled here). `here`: the uses the ctors are of (an
+    optional line's), default all. None when the ctors differ otherwise."""
     parsed = [parse_ctor(c) for c in ctors]
     heads = {p[0] for p in parsed}
     counts = {len(p[1]) for p in parsed}
@@ -179,7 +186,9 @@ def parametrise(leaf_name: str, ctors: list[str], in_channels: list[str], params
                 continue
         elif all(NUMBER.match(v) for v in values):
             role = key or (POSITIONAL.get(head, ()) + tuple(f"arg{j}" for j in range(9)))[index]
-            value = param_name(f"{leaf_name}_{role}", values, in_channels, params, bound)
+            value = param_name(f"{leaf_name}_{role}", values, in_channels, params, bound, here)
+            if value is None:
+                return None
         else:
             return None
         out.append(value if key is None else f"{key}={value}")
@@ -187,27 +196,37 @@ def parametrise(leaf_name: str, ctors: list[str], in_channels: list[str], params
 
 
 def param_name(candidate: str, values: list[str], in_channels: list[str], params: dict,
-               bound: list[dict] | None = None) -> str:
+               bound: list[dict] | None = None, here: list[int] | None = None) -> str | None:
     """The parameter (as an expression) for a value vector: an existing one with the same
     values, `in_channels` when they are the uses' input channels, the block's own parameter
     whose value it is in every use (`filters`, `stride`; `(stride, stride)` for a pair), else
-    `candidate`. bound: the block's arguments per use (Instance.args)."""
+    `candidate`. bound: the block's arguments per use (Instance.args); here: the uses `values`
+    are of (default all; None comes back when a new parameter would be needed for some only)."""
+    here = list(range(len(in_channels))) if here is None else here
+
+    def part(full):
+        return [full[k] for k in here]
     for name, known in params.items():
-        if known == values:
+        if part(known) == values:
             return name
     singles = [v[1:].split(",")[0] for v in values] if all(
         PAIR.match(v) and PAIR.match(v).group(1) == PAIR.match(v).group(2) for v in values) else None
-    own = block_parameters(bound, len(values))
+    own = block_parameters(bound, len(in_channels))
     for name, known in own.items():
-        if singles is not None and known == singles and params.get(name, known) == known:
+        if singles is not None and part(known) == singles and params.get(name, known) == known:
             params[name] = known
             return f"({name}, {name})"
-    if values == in_channels:
-        name = "in_channels"
+    if part(in_channels) == values:
+        name, full = "in_channels", in_channels
     else:
-        name = next((n for n, known in own.items() if known == values), None) or python_name(candidate)
+        name = next((n for n, known in own.items() if part(known) == values), None)
+        full = own.get(name)
+        if name is None:
+            if len(here) != len(in_channels):
+                return None
+            name, full = python_name(candidate), values
     name = unique(name, set(params) | KEYWORDS | BUILTINS | RESERVED)
-    params[name] = values
+    params[name] = full
     return name
 
 
@@ -249,17 +268,83 @@ def sub_network(network: Network, use: Use) -> Network:
 
 
 def build_classes(network: Network, groups: list[list[Use]], generator, taken: set[str]):
-    """One BlockClass per (definition, variant); uses whose code cannot be shared are dropped
-    from `groups` (returned: the classes, and notes on what stayed flat)."""
+    """One BlockClass per definition (its optional lines as optional submodules, see
+    `optional_plan`), else per (definition, variant); uses whose code cannot be shared are
+    dropped from `groups` (returned: the classes, and the names of the uses left flat)."""
     classes, failed = [], set()
     counters: dict[str, int] = {}
+    by_block: dict[str, list[list[Use]]] = {}
     for sig, uses in variants(groups).items():
-        made = make_class(network, sig[0], uses, generator, counters, taken)
-        if made is None:
-            failed |= {u.instance.name for u in uses}
-        else:
-            classes.append(made)
+        by_block.setdefault(sig[0], []).append(uses)
+    for block, parts in by_block.items():
+        if len(parts) > 1:
+            order = {id(u): k for k, u in enumerate(u for g in groups for u in g)}
+            uses = sorted((u for part in parts for u in part), key=lambda u: order[id(u)])
+            made = make_class(network, block, uses, generator, counters, taken)
+            if made is not None:
+                classes.append(made)
+                continue
+        for uses in parts:
+            made = make_class(network, block, uses, generator, counters, taken)
+            if made is None:
+                failed |= {u.instance.name for u in uses}
+            else:
+                classes.append(made)
     return classes, failed
+
+
+@dataclass
+class Optional:
+    """Lines present in some uses only: a run of nodes generated under one flag."""
+
+    flag: str                 # the constructor's bool parameter (the run's first line)
+    nodes: list[str]          # leaf names, in order; each reads the one before
+    present: list[bool]       # per use
+
+
+def optional_plan(network: Network, uses: list[Use]):
+    """(the use whose sub-network has every line, the runs of optional lines) when the uses'
+    graphs are that one's with the absent lines skipped (each absent run passes its input
+    through: the spec's `a?b` where b is what a's run reads); else None."""
+    leaves = [[leaf(u.instance.name, n.name) for n in u.nodes] for u in uses]
+    union = set().union(*map(set, leaves))
+    full = next((k for k, names in enumerate(leaves) if set(names) == union), None)
+    if full is None:
+        return None
+    sup = sub_network(network, uses[full])
+    inputs = {n.name: n.inputs for n in sup.layers}
+    kinds = {n.name: n.kind for n in sup.layers}
+    readers = consumers(edges_of(sup.nodes))
+    for k, use in enumerate(uses):
+        here = set(leaves[k])
+        if [n for n in leaves[full] if n in here] != leaves[k]:
+            return None
+
+        def resolve(name, here=here):
+            while name != "in" and name not in here:
+                if len(inputs[name]) != 1:
+                    return None
+                name = inputs[name][0]
+            return name
+        for node in sub_network(network, use).layers:
+            if kinds[node.name] != node.kind or \
+                    tuple(resolve(i) for i in inputs[node.name]) != node.inputs:
+                return None
+    runs: list[Optional] = []
+    for name in leaves[full]:
+        present = [name in set(names) for names in leaves]
+        if all(present):
+            continue
+        last = runs[-1] if runs else None
+        if last and last.present == present and inputs[name] == (last.nodes[-1],) and \
+                leaves[full].index(name) == leaves[full].index(last.nodes[-1]) + 1 and \
+                set(readers[last.nodes[-1]]) == {name}:
+            last.nodes.append(name)
+        else:
+            if len(inputs[name]) != 1:
+                return None
+            runs.append(Optional(python_name(name), [name], present))
+    return full, runs
 
 
 def variants(groups) -> dict[tuple, list[Use]]:
@@ -276,45 +361,88 @@ def variants(groups) -> dict[tuple, list[Use]]:
 
 
 def make_class(network, block, uses, generator, counters, taken) -> BlockClass | None:
+    plan = optional_plan(network, uses)
+    if plan is None:
+        return None
+    full, runs = plan
+    from .torch import attribute_names
     gens = [generator(sub_network(network, use)) for use in uses]
-    first = gens[0]
+    first = gens[full]
+    attrs = [attribute_names(g.net) for g in gens]
+    by_name = [{n.name: e for n, e in g.layers} for g in gens]
     in_channels = [str(network.node(u.source).out_shape[-1]) for u in uses]
+    bound = [dict(u.instance.args) for u in uses]
     params: dict[str, list[str]] = {}
+    flags = {name: run for run in runs for name in run.nodes}
     init = []
-    for i, (node, emitted) in enumerate(first.layers):
-        others = [g.layers[i][1] for g in gens]
-        if any(e.call != emitted.call for e in others):
+    for node, emitted in first.layers:
+        here = [k for k in range(len(gens)) if node.name in by_name[k]]
+        others = [by_name[k][node.name] for k in here]
+        if any(normal(e.call, gens[k]) != normal(emitted.call, first) or
+               attrs[k][node.name] != attrs[full][node.name] for k, e in zip(here, others)):
             return None
         if emitted.module:
-            line = parametrise(node.name, [e.module for e in others], in_channels, params,
-                               [dict(u.instance.args) for u in uses])
+            line = parametrise(node.name, [e.module for e in others], in_channels, params, bound,
+                               here)
             if line is None:
                 return None
-            init.append(f"        self.{first.attrs[node.name]} = {line}")
+            run = flags.get(node.name)
+            init.append(f"        self.{first.attrs[node.name]} = {line}" +
+                        (f" if {run.flag} else None" if run else ""))
+    flag_names = {}
+    for run in runs:
+        flag_names[id(run)] = unique(run.flag, set(params) | set(flag_names.values()) | KEYWORDS |
+                                     BUILTINS | RESERVED | {"in_channels"})
+    if any(flag_names[id(r)] != r.flag for r in runs):
+        return None  # a flag named like a parameter: keep it simple, use variants
     counters[block] = counters.get(block, 0) + 1
     base = camel(block) + (str(counters[block]) if counters[block] > 1 else "")
     name = unique(base, taken)
     for j, use in enumerate(uses):
-        use.cls, use.args = name, [params[p][j] for p in params]
+        use.cls = name
+        use.args = [params[p][j] for p in params] + [f"{r.flag}=True" for r in runs if r.present[j]]
+    signature = [f"{p}: int" for p in params] + [f"{r.flag}: bool = False" for r in runs]
     return BlockClass(name, block, uses, list(params), class_source(name, block, uses, first,
-                                                                     list(params), init))
+                                                                     signature, init, runs))
 
 
-def class_source(name, block, uses, gen, params, init) -> str:
+def normal(call: str, gen) -> str:
+    """A call with the generator's variable names replaced by one placeholder."""
+    names = sorted(set(gen.var.values()), key=len, reverse=True)
+    if not names:
+        return call
+    return re.sub(r"(?<![\w.])(" + "|".join(map(re.escape, names)) + r")\b", "_v_", call)
+
+
+def class_source(name, block, uses, gen, signature, init, runs=()) -> str:
     where = uses[0].instance.definition.line
     used = ", ".join(u.instance.name for u in uses)
-    signature = "".join(f", {p}: int" for p in params)
     lines = [f"class {name}(nn.Module):",
              f'    """Block {block} (line {where}), used as {used}."""', "",
-             f"    def __init__(self{signature}) -> None:", "        super().__init__()", *init, "",
+             f"    def __init__(self{''.join(', ' + p for p in signature)}) -> None:",
+             "        super().__init__()", *init, "",
              "    def forward(self, x: torch.Tensor, keep=None) -> torch.Tensor:",
              '        """The block\'s output; keep(name, value) gets every layer\'s value."""',
              "        keep = keep or _skip"]
     if gen.input_var != "x":
         lines.append(f"        {gen.input_var} = x")
+    starts = {run.nodes[0]: run for run in runs}
+    ends = {run.nodes[-1]: run for run in runs}
+    nodes = {n.name: n for n, _ in gen.layers}
+    indent = "        "
     for node, emitted in gen.layers:
-        lines.append(f"        {gen.dest(node)} = {emitted.call}")
-        lines.append(f'        keep("{node.name}", {gen.dest(node)})')
+        run = starts.get(node.name)
+        if run is not None:
+            lines.append(f"        if self.{gen.attrs[node.name]} is not None:")
+            indent = "            "
+        lines.append(f"{indent}{gen.dest(node)} = {emitted.call}")
+        lines.append(f'{indent}keep("{node.name}", {gen.dest(node)})')
+        run = ends.get(node.name)
+        if run is not None:
+            indent = "        "
+            passed, dest = gen.src(nodes[run.nodes[0]]), gen.dest(node)
+            if passed != dest:
+                lines += ["        else:", f"            {dest} = {passed}"]
     lines.append(f"        return {gen.dest(gen.layers[-1][0])}")
     return "\n".join(lines) + "\n"
 

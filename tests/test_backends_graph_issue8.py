@@ -459,6 +459,10 @@ def test_resnet50_is_one_module_per_block_definition_and_verifies():
     assert init_params(code, "Bottleneck")[-1] == "conv0"  # the optional lines' flag, last
     assert "        self.conv0 = nn.Conv2d(in_channels, conv3_out, kernel_size=1, stride=stride) if conv0 else None" in code
     assert "            Bottleneck(256, 128, 2, 512, conv0=True),\n            Bottleneck(512, 128, 1, 512),\n" in code
+    keras_code = cnnspec.compile(net, "keras")
+    assert keras_code.count("\ndef bottleneck") == 1
+    assert "\ndef bottleneck(x, name, filters, stride, conv3_filters, conv0=False, dtype=\"float32\"):" in keras_code
+    assert '    x = bottleneck(x, "conv3.0", 128, 2, 512, conv0=True, dtype=dtype)  # 28x28x512' in keras_code
     report = verify_network(net, ("numpy", "torch"), "float32", batch=1)
     assert report.ok, report.first_divergence()
     assert {d.layer for d in report.diffs} == {n.name for n in net.layers}

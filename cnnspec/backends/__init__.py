@@ -25,7 +25,8 @@ Graphs (issue 8; the emitter base is backends/base.py):
 - Blocks: one ``nn.Module`` class per block definition (CamelCase: ``Bottleneck``; optional
   lines as optional submodules, else one class per variant, ``Bottleneck2``), repeats as
   ``nn.ModuleList`` (state_dict keys ``layer1.0.conv1.weight``);
-  one Keras function per definition and variant (``bottleneck``, ``bottleneck_2``) called as
+  one Keras function per definition (optional lines under a flag, else one per variant:
+  ``bottleneck``, ``bottleneck_2``) called as
   ``x = bottleneck(x, "layer1.0", ..., dtype=dtype)``; one NumPy generator function per
   definition and distinct code, ``x = yield from bottleneck(x, p, "layer1.0")``. See
   backends/torch_blocks.py for the constructor parameters and when an instance stays flat.

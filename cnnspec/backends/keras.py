@@ -387,15 +387,23 @@ class KerasWriter(Emitter):
 
     def make_functions(self, groups, taken):
         functions, failed, counters = [], set(), {}
-        for sig, uses in tb.variants(groups).items():
-            made = kb.make_function(self.network, sig[0], uses, KerasWriter, counters, taken)
-            if made is None:
-                failed |= {u.instance.name for u in uses}
-                continue
-            name, source, calls = made
-            functions.append(source)
-            for use, args in zip(uses, calls):
-                use.cls, use.args = name, args
+        for block, tries in tb.per_definition(groups):
+            if len(tries) > 1:
+                made = kb.make_function(self.network, block, tries[0], KerasWriter, counters, taken)
+                if made is not None:
+                    tries = [(tries[0], made)]
+                else:
+                    tries = tries[1:]  # no one function for the definition: one per variant
+            for entry in tries:
+                uses, made = entry if isinstance(entry, tuple) else \
+                    (entry, kb.make_function(self.network, block, entry, KerasWriter, counters, taken))
+                if made is None:
+                    failed |= {u.instance.name for u in uses}
+                    continue
+                name, source, calls = made
+                functions.append(source)
+                for use, args in zip(uses, calls):
+                    use.cls, use.args = name, args
         return functions, failed
 
     def group_lines(self, group) -> None:

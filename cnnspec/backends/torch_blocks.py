@@ -273,24 +273,34 @@ def build_classes(network: Network, groups: list[list[Use]], generator, taken: s
     dropped from `groups` (returned: the classes, and the names of the uses left flat)."""
     classes, failed = [], set()
     counters: dict[str, int] = {}
-    by_block: dict[str, list[list[Use]]] = {}
-    for sig, uses in variants(groups).items():
-        by_block.setdefault(sig[0], []).append(uses)
-    for block, parts in by_block.items():
-        if len(parts) > 1:
-            order = {id(u): k for k, u in enumerate(u for g in groups for u in g)}
-            uses = sorted((u for part in parts for u in part), key=lambda u: order[id(u)])
-            made = make_class(network, block, uses, generator, counters, taken)
+    for block, tries in per_definition(groups):
+        if len(tries) > 1:
+            made = make_class(network, block, tries[0], generator, counters, taken)
             if made is not None:
                 classes.append(made)
                 continue
-        for uses in parts:
+            tries = tries[1:]  # no one class for the definition: one per variant
+        for uses in tries:
             made = make_class(network, block, uses, generator, counters, taken)
             if made is None:
                 failed |= {u.instance.name for u in uses}
             else:
                 classes.append(made)
     return classes, failed
+
+
+def per_definition(groups):
+    """(block, the uses to try as one class or function): all of the definition's uses in spec
+    order, then (when there are several variants) each variant's, to try where that fails."""
+    by_block: dict[str, list[list[Use]]] = {}
+    for sig, uses in variants(groups).items():
+        by_block.setdefault(sig[0], []).append(uses)
+    order = {id(u): k for k, u in enumerate(u for g in groups for u in g)}
+    for block, parts in by_block.items():
+        if len(parts) == 1:
+            yield block, parts
+        else:
+            yield block, [sorted((u for p in parts for u in p), key=lambda u: order[id(u)]), *parts]
 
 
 @dataclass

@@ -344,7 +344,8 @@ class Expander:
         done = (n for n in reversed(scope.local) if scope.local[n] is not None)
         room = min(MAX_HINT_NAMES, self.suggest.left - 1)  # the search's budget, spent or not
         known = [*islice(done, max(0, room)), "input" if scope.top else "in"]
-        return self.suggest(head, known) or "a reference names an earlier layer or 'in'"
+        own_input = "'input'" if scope.top else "'in' (the block's input)"
+        return self.suggest(head, known) or f"a reference names an earlier layer or {own_input}"
 
     # --- block uses and repeats ---
 

@@ -23,24 +23,16 @@ its input in the input's order: its rows are permuted when portable weights are 
 
 from __future__ import annotations
 
+from .kinds import NODE_KINDS
+
 Image = tuple[int, int, int]
 Piece = tuple[int, "Image | None"]
 Order = "tuple[Piece, ...] | None"
 
-# How each node kind treats flatten order, until cnnspec.kinds (kind.flat_order) is merged.
-FLAT_ORDER = {"dropout": "keeps", "activation": "keeps", "batchnorm": "keeps",
-              "flatten": "makes", "concat": "concat", "add": "elementwise",
-              "multiply": "elementwise"}
-
 
 def flat_order_of(kind: str) -> str:
-    """`keeps`, `makes`, `concat`, `elementwise` or `new` for a node kind."""
-    try:
-        from .kinds import NODE_KINDS  # the one declaration, once the kinds package exists
-    except ImportError:
-        return FLAT_ORDER.get(kind, "new")
-    found = NODE_KINDS.get(kind)
-    return found.flat_order if found is not None else FLAT_ORDER.get(kind, "new")
+    """`keeps`, `makes`, `concat`, `elementwise` or `new` for a node kind (its declaration's)."""
+    return NODE_KINDS[kind].flat_order
 
 
 def normal(pieces) -> Order:

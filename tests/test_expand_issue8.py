@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from merge_standin import merges  # noqa: F401 (an autouse fixture)
 
 from cnnspec import syntax as S
 from cnnspec.api import analyse

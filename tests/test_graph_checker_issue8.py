@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from merge_standin import merges  # noqa: F401 (an autouse fixture)
 
 from cnnspec.api import analyse
 from cnnspec.source import SourceFile

@@ -23,20 +23,12 @@ import keyword
 
 from ..graph import consumers
 from ..ir import Network, Node
+from ..kinds import NODE_KINDS
 from ..names import BUILTINS, unique
-
-# Node kinds of the IR, until cnnspec.kinds (NODE_KINDS) is merged.
-KNOWN_NODE_KINDS = ("conv", "maxpool", "avgpool", "globalavgpool", "globalmaxpool", "flatten",
-                    "zeropad", "dense", "batchnorm", "dropout", "activation", "add", "concat",
-                    "multiply")
 
 
 def node_kinds() -> tuple[str, ...]:
-    """Every node kind of the IR (cnnspec.kinds.NODE_KINDS once it exists)."""
-    try:
-        from ..kinds import NODE_KINDS
-    except ImportError:
-        return KNOWN_NODE_KINDS
+    """Every node kind of the IR (cnnspec.kinds.NODE_KINDS, the one declaration)."""
     return tuple(NODE_KINDS)
 
 

@@ -125,6 +125,8 @@ def _nhwc(t):
 
 
 def _reference_node(net, node, p, xs):
+    if node.kind in REFERENCES:
+        return REFERENCES[node.kind](node, p, xs)
     import keras
     import numpy as np
     import torch
@@ -201,3 +203,18 @@ def block_network() -> Network:
                                  ("b3", None, None)):
         instances.append(Instance(name, "res", span, span, repeat, parent))
     return dataclasses.replace(net, instances=tuple(instances))
+
+
+# --- the families of issue 9, one module each (they import graph and _single from here) ---
+
+from cases_activations import CASES as _ACTIVATION_CASES
+from cases_activations import REFERENCES as _ACTIVATION_REFERENCES
+from cases_convs import CASES as _CONV_CASES
+from cases_convs import REFERENCES as _CONV_REFERENCES
+from cases_norms import CASES as _NORM_CASES
+from cases_norms import REFERENCES as _NORM_REFERENCES
+from cases_reshapes import CASES as _SHAPE_CASES
+from cases_reshapes import REFERENCES as _SHAPE_REFERENCES
+
+CASES.update({**_ACTIVATION_CASES, **_CONV_CASES, **_NORM_CASES, **_SHAPE_CASES})
+REFERENCES = {**_ACTIVATION_REFERENCES, **_CONV_REFERENCES, **_NORM_REFERENCES, **_SHAPE_REFERENCES}

@@ -25,16 +25,21 @@ Importing this module imports no framework: it only writes text.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..graph import ancestors, edges_of
 from ..ir import Network, Node
 from ..names import KERAS_MODULE_GLOBALS, keras_helper_name
-from ..shapes import same_padding, shape_text
+from ..shapes import shape_text
 from . import builder_name
 from . import keras_blocks as kb
 from . import torch_blocks as tb
-from .base import Emitter, fused_activation, value_names
+from .base import Emitter, value_names
+from .keras_convs import CUSTOM_LAYERS as CONV_LAYERS
+from .keras_convs import ConvKinds
+from .keras_norms import CUSTOM_LAYERS as NORM_LAYERS
+from .keras_norms import NormKinds
+from .keras_parts import Step, activation_steps, fused, is_keras_same, padding_step, pair
+from .keras_reshapes import CUSTOM_LAYERS as SHAPE_LAYERS
+from .keras_reshapes import ShapeKinds
 
 POOL_LAYER = '''
 
@@ -99,7 +104,8 @@ class LeakyReLU(keras.layers.LeakyReLU):
         return keras.ops.where(x >= 0, x, x * self.negative_slope)
 '''
 
-CUSTOM_LAYERS = {"PaddedPool2D": POOL_LAYER, "LeakyReLU": LEAKY_LAYER}
+CUSTOM_LAYERS = {"PaddedPool2D": POOL_LAYER, "LeakyReLU": LEAKY_LAYER,
+                 **CONV_LAYERS, **NORM_LAYERS, **SHAPE_LAYERS}
 
 LOADERS = '''
 
@@ -201,61 +207,6 @@ def _layer_of(variable):
     return parts[-2] if len(parts) > 1 else None
 '''
 
-KERAS_ACTIVATIONS = ("relu", "sigmoid", "tanh", "softmax")
-
-
-@dataclass
-class Step:
-    """One Keras layer: its role (the name suffix when it is not the last), constructor, shape."""
-
-    role: str
-    ctor: str
-    args: list[str]
-    shape: tuple[int, ...]
-    params: int = 0
-    holds_weights: bool = False
-
-
-def pair(values) -> str:
-    return f"({values[0]}, {values[1]})"
-
-
-def activation_steps(node: Node, shape) -> list[Step]:
-    """The layer for an activation that Keras's activation= argument cannot express."""
-    act, alpha = fused_activation(node)
-    if act == "leaky_relu":
-        return [Step("act", "LeakyReLU", [f"negative_slope={alpha!r}"], shape)]
-    return [Step("act", "Activation", [f'"{act}"'], shape)]
-
-
-def fused(node: Node, core: Step, allowed=KERAS_ACTIVATIONS) -> list[Step]:
-    """The core layer with its activation: as activation= when Keras has it, else a layer."""
-    act = fused_activation(node)[0]
-    if act == "linear":
-        return [core]
-    if act in allowed:
-        core.args.append(f'activation="{act}"')
-        return [core]
-    return [core, *activation_steps(node, node.out_shape)]
-
-
-def padding_step(pads, shape) -> list[Step]:
-    t, b, left, right = pads
-    if not any(pads):
-        return []
-    out = (shape[0] + t + b, shape[1] + left + right, shape[2])
-    return [Step("pad", "ZeroPadding2D", [f"(({t}, {b}), ({left}, {right}))"], out)]
-
-
-def is_keras_same(node: Node) -> bool:
-    """Whether the resolved padding is exactly what Keras's padding="same" computes (the
-    TensorFlow rule, also used by cnnspec's 'same'), and non-zero."""
-    a = node.attrs
-    same = tuple(p for axis in (0, 1) for p in same_padding(
-        node.in_shape[axis], a["kernel"][axis], a["stride"][axis], a["dilation"][axis]))
-    return any(a["padding"]) and tuple(a["padding"]) == same
-
-
 def conv_steps(node: Node) -> list[Step]:
     a = node.attrs
     # Keras's Conv2D takes a stride or a dilation, not both: subsample after a stride-1 conv
@@ -340,7 +291,7 @@ def merge_steps(node: Node) -> list[Step]:
 RESERVED = KERAS_MODULE_GLOBALS | {"dtype", "keras"}
 
 
-class KerasWriter(Emitter):
+class KerasWriter(ConvKinds, NormKinds, ShapeKinds, Emitter):
     """Writes the builder's lines; names helper layers so that none clashes with a spec name.
     One method per node kind returns the node's Keras layers (Steps)."""
 

@@ -22,31 +22,18 @@ outputs. Shapes are baked into the code as literal numbers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from .. import layout
 from ..ir import Network, Node
 from ..names import TORCH_MODULE_GLOBALS, UNSAFE_ATTRIBUTES, torch_attribute_names, unique
 from . import class_name, torch_blocks
 from .base import Emitter, fused_activation, value_names
+from .torch_convs import ConvKinds
+from .torch_norms import NormKinds
+from .torch_parts import MODULES, Emitted, activation, nchw, optional, pair, uses_f
+from .torch_reshapes import ShapeKinds
 
-FUNCTIONS = {"relu": "torch.relu({})", "sigmoid": "torch.sigmoid({})", "tanh": "torch.tanh({})",
-             "softmax": "torch.softmax({}, dim=1)", "linear": "{}"}
-MODULES = {"relu": "nn.ReLU()", "sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()",
-           "softmax": "nn.Softmax(dim=1)", "linear": "nn.Identity()"}
 # Local names of _run that a value's variable must not take.
 RESERVED = TORCH_MODULE_GLOBALS | {"self", "keep", "outputs"}
-
-
-@dataclass
-class Emitted:
-    """What one spec layer contributes to the generated module."""
-
-    call: str                      # the forward expression, in terms of `x`
-    module: str | None = None      # constructor of the layer's submodule
-    loads: list[str] = field(default_factory=list)   # load_portable lines
-    saves: list[str] = field(default_factory=list)   # to_portable dict entries
-    uses_f: bool = False
 
 
 def attribute_names(network: Network) -> dict[str, str]:
@@ -72,7 +59,7 @@ def generate(network: Network) -> str:
     return Generator(network).module()
 
 
-class Generator(Emitter):
+class Generator(ConvKinds, NormKinds, ShapeKinds, Emitter):
     """One method per layer kind (`conv_layer`, `dense_layer`, ...), each returning Emitted."""
 
     target = "PyTorch"
@@ -468,29 +455,6 @@ def ones_padded(size: tuple[int, int], padding: tuple[int, int, int, int]) -> st
     """Source of a (1, 1, H, W) mask: ones over `size`, zero padding (left, right, top, bottom)."""
     ones = f"torch.ones(1, 1, {size[0]}, {size[1]})"
     return f"F.pad({ones}, {padding})" if any(padding) else ones
-
-
-def activation(call: str, attrs) -> str:
-    name = attrs["activation"]
-    if name == "leaky_relu":
-        return f"F.leaky_relu({call}, negative_slope={attrs['alpha']!r})"
-    return FUNCTIONS[name].format(call)
-
-
-def uses_f(attrs) -> bool:
-    return attrs["activation"] == "leaky_relu"
-
-
-def pair(values: tuple[int, int]) -> str:
-    return str(values[0]) if values[0] == values[1] else f"({values[0]}, {values[1]})"
-
-
-def optional(name: str, values: tuple[int, int], default: tuple[int, int]) -> list[str]:
-    return [] if tuple(values) == default else [f"{name}={pair(values)}"]
-
-
-def nchw(shape: tuple[int, ...]) -> tuple[int, ...]:
-    return (shape[2], shape[0], shape[1]) if len(shape) == 3 else tuple(shape)
 
 
 def shape_text(shape: tuple[int, ...]) -> str:

@@ -1,11 +1,14 @@
 """Every layer kind, declared once: spec word -> kind object, and the IR's node kinds.
 
 One module per family: base (Resolved, activations, the Kind defaults), conv, pool, dense,
-norm, simple (flatten, zeropad, dropout, activation layers) and merge (add, concat, multiply).
+norm, simple (flatten, zeropad, dropout, activation layers), merge (add, concat, multiply),
+depthwise (depthwise, separable), transposed, affine (layer norm, Normalization, Rescaling,
+layer scale), reshape (reshape, crop) and upsample.
 """
 
 from __future__ import annotations
 
+from . import affine, depthwise, reshape, transposed, upsample
 from .base import ACTIVATIONS, COMMON_OPTIONS, FLAT_ORDERS, MANY, Kind, Resolved, activation_advice
 from .conv import Conv
 from .dense import Dense
@@ -30,6 +33,7 @@ KINDS = {
     "add": Add(),
     "concat": Concat(),
     "multiply": Multiply(),
+    **depthwise.KINDS, **transposed.KINDS, **affine.KINDS, **reshape.KINDS, **upsample.KINDS,
 }
 
 # what the IR calls each kind (activation layers share one node kind)

@@ -1,0 +1,1 @@
+"""Bringing models from other frameworks into cnnspec: a Keras model -> a spec and portable weights."""

@@ -27,7 +27,7 @@ from .matching import Match, MatchError, match
 from .weights import portable_weights
 
 TOLERANCE = 1e-4  # float32: max|a - b| <= TOLERANCE * max(1, max|a|), a = Keras's output
-INPUT_LINE = re.compile(r"^(\s*input\s+)(\S+)(.*)$", re.MULTILINE)
+INPUT_LINE = re.compile(r"^([ \t]*input[ \t]+)(\S+)(.*)$", re.MULTILINE)
 
 __all__ = [
     "TOLERANCE",
@@ -83,9 +83,11 @@ def spec_text_at(text: str, hwc: tuple[int, ...]) -> str:
     from ..api import analyse
     from ..source import SourceFile
     size = "x".join(str(d) for d in hwc)
-    if not INPUT_LINE.search(text):
+    line = INPUT_LINE.search(text)
+    if not line:
         raise ValueError("the spec has no input line")
-    text = INPUT_LINE.sub(lambda m: f"{m[1]}{size}{m[3]}", text, count=1)
+    note = f"# at {size} here (the spec says {line[2]}): expect lines failing at this size left out\n"
+    text = text[:line.start()] + note + f"{line[1]}{size}{line[3]}" + text[line.end():]
     _, diags = analyse(SourceFile.from_text(text, "<spec>"))
     stale = {d.span.line for d in diags if d.code == "E401"}
     lines = text.splitlines(keepends=True)

@@ -283,8 +283,8 @@ def test_command_end_to_end(saved, tmp_path, capsys):
     assert code == 0, printed
     assert printed[0] == f"matched {keras.saving.load_model(path).name} (11 Keras layers) to " \
         "fused.cnn (8 nodes) at 8x8x3"
-    assert printed[1:4] == ["  2 Keras activations fused into the layer before them, 1 identity "
-                            "layers left out", f"wrote {out}",
+    assert printed[1:4] == [("  2 Keras activations fused into the layer before them, 1 identity "
+                            "layers left out"), f"wrote {out}",
                             f"wrote {weights} (12 tensors, 585 params)"]
     assert printed[-1] == "numpy, torch, keras: every layer within 0.0001 of Keras, same argmax"
     assert out.read_text() == FUSED
@@ -302,13 +302,13 @@ def test_command_end_to_end(saved, tmp_path, capsys):
     (["ResNet5O"], "keras.applications has no model 'ResNet5O' (did you mean 'ResNet50'?)"),
     (["{model}"], "give the spec of {model} with --spec FILE"),
     (["{model}", "--input", "8x8"], "--input must be HxWxC with positive sizes, e.g. 32x32x3, not '8x8'"),
-    (["{model}", "--spec", "{bad}"], "spec node 'out' (add, line 7) has no Keras counterpart: it "
+    (["{model}", "--spec", "{bad}"], ("spec node 'out' (add, line 7) has no Keras counterpart: it "
      "needs an unmatched Add reading 'bn' and 'short', but Keras feeds 'bn' and 'short' only to "
-     "'bn_relu' (ReLU)"),
+     "'bn_relu' (ReLU)")),
     (["{model}", "--spec", "{missing}"], "cannot read"),
 ])
 def test_command_errors_exit_2(saved, tmp_path, capsys, argv, message):
-    path, spec = saved
+    path, _spec = saved
     bad = tmp_path / "bad.cnn"
     bad.write_text(FUSED.replace("bn: batchnorm -> relu", "bn: batchnorm"))
     names = {"model": path, "bad": bad, "missing": tmp_path / "none.cnn"}

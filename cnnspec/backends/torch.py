@@ -29,7 +29,7 @@ from . import class_name, torch_blocks
 from .base import Emitter, fused_activation, value_names
 from .torch_convs import ConvKinds
 from .torch_norms import NormKinds
-from .torch_parts import MODULES, Emitted, activation, nchw, optional, pair, uses_f
+from .torch_parts import Emitted, activation, activation_module, nchw, optional, pair, uses_f
 from .torch_reshapes import ShapeKinds
 
 # Local names of _run that a value's variable must not take.
@@ -370,15 +370,15 @@ class Generator(ConvKinds, NormKinds, ShapeKinds, Emitter):
         return Emitted(f"self.{self.attrs[node.name]}({self.src(node)})", f"nn.ZeroPad2d({(left, right, t, b)})")
 
     def dropout_layer(self, node: Node) -> Emitted:
-        return Emitted(f"self.{self.attrs[node.name]}({self.src(node)})", f"nn.Dropout(p={node.attrs['rate']!r})")
+        """nn.Dropout (mode=element), nn.Dropout2d (channel) or SampleDropout (sample, written
+        into the module): each is the identity in eval mode."""
+        rate, mode = node.attrs["rate"], node.attrs.get("mode", "element")
+        module = f"{DROPOUTS[mode]}(p={rate!r})"
+        helpers = (SAMPLE_DROPOUT,) if mode == "sample" else ()
+        return Emitted(f"self.{self.attrs[node.name]}({self.src(node)})", module, helpers=helpers)
 
     def activation_layer(self, node: Node) -> Emitted:
-        a = node.attrs
-        if a["activation"] == "leaky_relu":
-            module = f"nn.LeakyReLU(negative_slope={a['alpha']!r})"
-        else:
-            module = MODULES[a["activation"]]
-        return Emitted(f"self.{self.attrs[node.name]}({self.src(node)})", module)
+        return Emitted(f"self.{self.attrs[node.name]}({self.src(node)})", activation_module(node.attrs))
 
     # --- merges ---
 
@@ -468,6 +468,8 @@ def comment(node: Node) -> str:
         text += f", {node.params:,} params"
     if node.kind == "flatten" and len(node.in_shape) == 3:
         text += " (NCHW order)"
+    if node.kind == "dropout":
+        text += ", identity at inference (eval mode)"
     if node.frozen and node.params:
         text += ", frozen"
     elif node.lr_scale != 1.0 and node.params:
@@ -487,6 +489,26 @@ FORWARD = '''
         return outputs
 
     def _run(self, x: torch.Tensor, keep) -> torch.Tensor:
+'''
+
+DROPOUTS = {"element": "nn.Dropout", "channel": "nn.Dropout2d", "sample": "SampleDropout"}
+
+SAMPLE_DROPOUT = '''
+class SampleDropout(nn.Module):
+    """Stochastic depth (dropout mode=sample): in training, zero whole samples of the batch with
+    probability p (noise shape (N, 1, 1, 1)) and scale the kept ones by 1 / (1 - p), as
+    keras.layers.Dropout(p, noise_shape=(None, 1, 1, 1)) does; the identity in eval mode."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        shape = (x.shape[0],) + (1,) * (x.ndim - 1)
+        keep = torch.rand(shape, dtype=x.dtype, device=x.device) >= self.p
+        return x * keep / (1.0 - self.p)
 '''
 
 PADDED_AVG_POOL = '''

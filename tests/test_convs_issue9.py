@@ -246,7 +246,7 @@ def test_outputs_equal_pytorch_own_layers(run):
 
 
 def test_weights_round_trip_through_torch_and_keras(run):
-    net, params, _, models, _ = run
+    _net, params, _, models, _ = run
     for target in ("torch", "keras"):
         back = models[target].cnnspec_module.to_portable(models[target])
         assert set(back) == set(params)
@@ -268,8 +268,7 @@ def test_generated_code_is_framework_natural(run):
     code = {t: cnnspec.compile(cnnspec.loads(SPEC), t) for t in TARGETS}
     assert "nn.Conv2d(4, 12, kernel_size=3, stride=2, padding=1, groups=4)" not in code["torch"]  # same: asymmetric
     assert "self.d1 = nn.Conv2d(4, 4, kernel_size=3, groups=4)" in code["torch"]
-    assert "self.s1 = nn.Sequential(nn.Conv2d(24, 48, kernel_size=3, padding=1, groups=24, " \
-           "bias=False), nn.Conv2d(48, 6, 1))" in code["torch"]
+    assert "self.s1 = SeparableConv2d(24, 6, kernel_size=3, padding=1, depth_multiplier=2)" in code["torch"]
     assert "self.t3 = nn.ConvTranspose2d(4, 4, kernel_size=(3, 2), stride=(2, 1), " \
            "output_padding=(1, 0), groups=2)" in code["torch"]
     assert "self.t2 = nn.ConvTranspose2d(6, 4, kernel_size=4, stride=2, padding=1)" in code["torch"]

@@ -2,9 +2,10 @@
 `<kind>_layer` method per node kind (see backends/base.py).
 
 Depthwise is ``nn.Conv2d(C, C*m, groups=C)`` (its weight (C*m, 1, kh, kw) is the portable
-(kh, kw, C, m) in the same channel order c*m + j); separable is an ``nn.Sequential`` of that
-conv without bias and a 1x1 ``nn.Conv2d``; asymmetric padding goes through ``F.pad`` as for
-conv. Transposed convolution is ``nn.ConvTranspose2d`` (weight (C, N/groups, kh, kw) = the
+(kh, kw, C, m) in the same channel order c*m + j); separable is ``SeparableConv2d``, an
+``nn.Sequential`` of that conv without bias and a 1x1 conv, written into the module (a flat
+constructor, so that block classes take it as a parameter line); asymmetric padding goes
+through ``F.pad`` as for conv. Transposed convolution is ``nn.ConvTranspose2d`` (weight (C, N/groups, kh, kw) = the
 portable (kh, kw, N/groups, C) transposed): a symmetric crop is its own padding= and
 output_padding=; an asymmetric one runs it with padding = the smaller crop per axis and
 output_padding = what the end still lacks, then slices off the rest (never more than PyTorch
@@ -15,6 +16,19 @@ from __future__ import annotations
 
 from ..ir import Node
 from .torch_parts import Emitted, activation, optional, pair, uses_f
+
+SEPARABLE = '''
+class SeparableConv2d(nn.Sequential):
+    """Keras's SeparableConv2D: [0] a depthwise conv (groups = in_channels, depth_multiplier
+    kernels per channel, no bias), then [1] a pointwise 1x1 conv to out_channels."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, depth_multiplier: int = 1, bias: bool = True) -> None:
+        depth = in_channels * depth_multiplier
+        super().__init__(nn.Conv2d(in_channels, depth, kernel_size, stride, padding, dilation,
+                                   groups=in_channels, bias=False),
+                         nn.Conv2d(depth, out_channels, 1, bias=bias))
+'''
 
 
 def _copies(attr: str, key: str, pairs) -> tuple[list[str], list[str]]:
@@ -29,23 +43,24 @@ def _copies(attr: str, key: str, pairs) -> tuple[list[str], list[str]]:
 class ConvKinds:
     """Depthwise, separable and transposed convolutions (mixed into the torch emitter)."""
 
-    def depthwise_module(self, node: Node, bias: bool) -> tuple[str, str]:
-        """(nn.Conv2d with groups = C, the input expression: F.pad'ed when asymmetric)."""
+    def depthwise_options(self, node: Node) -> tuple[list[str], str]:
+        """The window options of a depthwise conv and its input expression (F.pad'ed when
+        the padding is asymmetric)."""
         a = node.attrs
         t, b, left, right = a["padding"]
         symmetric = t == b and left == right
-        c = node.in_shape[2]
         options = [f"kernel_size={pair(a['kernel'])}"] + optional("stride", a["stride"], (1, 1))
         options += optional("padding", (t, left), (0, 0)) if symmetric else []
         options += optional("dilation", a["dilation"], (1, 1))
-        options += [f"groups={c}"] + ([] if bias else ["bias=False"])
         x = self.src(node) if symmetric else f"F.pad({self.src(node)}, {(left, right, t, b)})"
-        return f"nn.Conv2d({c}, {c * a['multiplier']}, {', '.join(options)})", x
+        return options, x
 
     def depthwise_layer(self, node: Node) -> Emitted:
         a, attr = node.attrs, self.attrs[node.name]
         (kh, kw), c, m = a["kernel"], node.in_shape[2], a["multiplier"]
-        module, x = self.depthwise_module(node, a["bias"])
+        options, x = self.depthwise_options(node)
+        options += [f"groups={c}"] + ([] if a["bias"] else ["bias=False"])
+        module = f"nn.Conv2d({c}, {c * m}, {', '.join(options)})"
         pairs = [(".weight", "kernel", f".reshape({kh}, {kw}, 1, {c * m}).transpose(3, 2, 0, 1)",
                   f".transpose(2, 3, 1, 0).reshape({kh}, {kw}, {c}, {m})")]
         pairs += [(".bias", "bias", "", "")] if a["bias"] else []
@@ -56,9 +71,10 @@ class ConvKinds:
     def separable_layer(self, node: Node) -> Emitted:
         a, attr = node.attrs, self.attrs[node.name]
         (kh, kw), c, m = a["kernel"], node.in_shape[2], a["multiplier"]
-        depthwise, x = self.depthwise_module(node, False)
-        bias = "" if a["bias"] else ", bias=False"
-        module = f"nn.Sequential({depthwise}, nn.Conv2d({c * m}, {a['filters']}, 1{bias}))"
+        options, x = self.depthwise_options(node)
+        options += [f"depth_multiplier={m}"] if m != 1 else []
+        options += [] if a["bias"] else ["bias=False"]
+        module = f"SeparableConv2d({c}, {a['filters']}, {', '.join(options)})"
         pairs = [("[0].weight", "depthwise_kernel",
                   f".reshape({kh}, {kw}, 1, {c * m}).transpose(3, 2, 0, 1)",
                   f".transpose(2, 3, 1, 0).reshape({kh}, {kw}, {c}, {m})"),
@@ -66,7 +82,7 @@ class ConvKinds:
         pairs += [("[1].bias", "bias", "", "")] if a["bias"] else []
         loads, saves = _copies(attr, node.name, pairs)
         return Emitted(activation(f"self.{attr}({x})", a), module, loads, saves,
-                       uses_f=x != self.src(node) or uses_f(a))
+                       uses_f=x != self.src(node) or uses_f(a), helpers=(SEPARABLE,))
 
     def convtranspose_layer(self, node: Node) -> Emitted:
         a, attr = node.attrs, self.attrs[node.name]

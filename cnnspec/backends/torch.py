@@ -89,6 +89,7 @@ class Generator(ConvKinds, NormKinds, ShapeKinds, Emitter):
         parts = [self.header() + ("\n" + stages if stages else "")]
         if any("PaddedAvgPool2d(" in (e.module or "") for _, e in self.layers):
             parts.append(PADDED_AVG_POOL)
+        parts += dict.fromkeys(h for _, e in self.layers for h in e.helpers)  # once each, in order
         parts += [self.blocks_note()] + [c.source for c in self.classes]
         parts += [self.class_source(), self.set_stage_source(),
                   self.load_source(), self.save_source(), HELPERS]

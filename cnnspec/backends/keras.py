@@ -243,6 +243,7 @@ def dense_steps(node: Node) -> list[Step]:
 
 def batchnorm_steps(node: Node) -> list[Step]:
     args = ["axis=-1", f"epsilon={node.attrs['eps']!r}", f"momentum={node.attrs['momentum']!r}"]
+    args += [f"{flag}=False" for flag in ("center", "scale") if not node.attrs.get(flag, True)]
     core = Step("norm", "BatchNormalization", args, node.out_shape, node.params, True)
     return fused(node, core, allowed=())
 

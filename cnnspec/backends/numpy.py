@@ -188,8 +188,11 @@ def _window_counts(n, out, k, s, padding, count_include_pad):
 
 _BATCHNORM = '''
 def _batchnorm(x, gamma, beta, mean, variance, eps):
-    """Batch normalisation at inference over the last (channel) axis."""
-    return (x - mean) * (gamma / np.sqrt(variance + eps)) + beta
+    """Batch normalisation at inference over the last (channel) axis: (x - mean) * gamma /
+    sqrt(variance + eps) + beta, gamma None for scale=false (1), beta None for center=false (0)."""
+    factor = 1.0 / np.sqrt(variance + eps) if gamma is None else gamma / np.sqrt(variance + eps)
+    y = (x - mean) * factor
+    return y if beta is None else y + beta
 '''
 
 # name -> (source, helpers it calls); emitted in this order
@@ -465,7 +468,9 @@ class NumpyEmitter(ConvKinds, NormKinds, ShapeKinds, Emitter):
 
     def batchnorm_layer(self, node: Node) -> list[str]:
         self.used.add("batchnorm")
-        names = ", ".join(tensor(node, t) for t in ("gamma", "beta", "moving_mean", "moving_variance"))
+        present = {w.name for w in node.weights}  # no gamma with scale=false, no beta with center=false
+        names = ", ".join(tensor(node, t) if t in present else "None"
+                          for t in ("gamma", "beta", "moving_mean", "moving_variance"))
         return self.assign(node, f"_batchnorm({self.src(node)}, {names}, eps={float(node.attrs['eps'])!r})")
 
     def dropout_layer(self, node: Node) -> list[str]:

@@ -450,7 +450,8 @@ class NumpyEmitter(ConvKinds, NormKinds, ShapeKinds, Emitter):
 
     def global_pool(self, node: Node) -> list[str]:
         op = "mean" if node.attrs["op"] == "avg" else "max"
-        return self.assign(node, f"{self.src(node)}.{op}(axis=(1, 2))")
+        keep = ", keepdims=True" if node.attrs.get("keepdims") else ""
+        return self.assign(node, f"{self.src(node)}.{op}(axis=(1, 2){keep})")
 
     globalavgpool_layer = globalmaxpool_layer = global_pool
 
@@ -463,8 +464,14 @@ class NumpyEmitter(ConvKinds, NormKinds, ShapeKinds, Emitter):
         return self.assign(node, f"_pad({self.src(node)}, {tuple(node.attrs['padding'])}, 0.0)")
 
     def dense_layer(self, node: Node) -> list[str]:
+        """x @ kernel; per pixel, the pixels as the rows of one GEMM: (n*h*w, c) @ (c, units)."""
         bias = f" + {tensor(node, 'bias')}" if node.attrs["bias"] else ""
-        return self.assign(node, f"{self.src(node)} @ {tensor(node, 'kernel')}{bias}")
+        src = self.src(node)
+        if not node.attrs.get("per_pixel"):
+            return self.assign(node, f"{src} @ {tensor(node, 'kernel')}{bias}")
+        (h, w, c), units = node.in_shape, node.attrs["units"]
+        rows = f"{src}.reshape(-1, {c}) @ {tensor(node, 'kernel')}{bias}"
+        return self.assign(node, f"({rows}).reshape({src}.shape[0], {h}, {w}, {units})")
 
     def batchnorm_layer(self, node: Node) -> list[str]:
         self.used.add("batchnorm")

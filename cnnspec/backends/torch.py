@@ -304,14 +304,17 @@ class Generator(ConvKinds, NormKinds, ShapeKinds, Emitter):
         a = node.attrs
         attr, key = self.attrs[node.name], node.name
         bias = "" if a["bias"] else ", bias=False"
-        module = f"nn.Linear({node.in_shape[0]}, {a['units']}{bias})"
+        module = f"nn.Linear({node.in_shape[-1]}, {a['units']}{bias})"
         to_torch, to_portable = self.row_orders(node)
         loads = [f'_copy(model.{attr}.weight, params["{key}.kernel"]{to_torch}.T, "{key}.kernel")']
         saves = [f'"{key}.kernel": _numpy(model.{attr}.weight).T{to_portable}']
         if a["bias"]:
             loads.append(f'_copy(model.{attr}.bias, params["{key}.bias"], "{key}.bias")')
             saves.append(f'"{key}.bias": _numpy(model.{attr}.bias)')
-        return Emitted(activation(f"self.{attr}({self.src(node)})", a), module, loads, saves, uses_f=uses_f(a))
+        call = f"self.{attr}({self.src(node)})"
+        if a.get("per_pixel"):  # nn.Linear over channels-last pixels, back to NCHW
+            call = f"self.{attr}({self.src(node)}.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)"
+        return Emitted(activation(call, a), module, loads, saves, uses_f=uses_f(a))
 
     def batchnorm_layer(self, node: Node) -> Emitted:
         """nn.BatchNorm1d/2d; without gamma (scale=false) or beta (center=false): affine=False
@@ -366,10 +369,12 @@ class Generator(ConvKinds, NormKinds, ShapeKinds, Emitter):
         return Emitted(f"self.{self.attrs[node.name]}({self.src(node)})", module, uses_f=True)
 
     def globalavgpool_layer(self, node: Node) -> Emitted:
-        return Emitted(f"torch.mean({self.src(node)}, dim=(2, 3))")
+        keep = ", keepdim=True" if node.attrs.get("keepdims") else ""
+        return Emitted(f"torch.mean({self.src(node)}, dim=(2, 3){keep})")
 
     def globalmaxpool_layer(self, node: Node) -> Emitted:
-        return Emitted(f"torch.amax({self.src(node)}, dim=(2, 3))")
+        keep = ", keepdim=True" if node.attrs.get("keepdims") else ""
+        return Emitted(f"torch.amax({self.src(node)}, dim=(2, 3){keep})")
 
     def flatten_layer(self, node: Node) -> Emitted:
         return Emitted(f"torch.flatten({self.src(node)}, 1)")

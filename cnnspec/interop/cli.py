@@ -145,7 +145,8 @@ def print_summary(name: str, model, mapping, spec, args) -> None:
     print(f"matched {name} ({ops:,} Keras layers) to {Path(str(spec)).name} "
           f"({len(network.nodes):,} nodes) at {size}")
     print(f"  {mapping.fused} Keras activations fused into the layer before them, "
-          f"{len(mapping.skipped)} identity layers left out")
+          f"{len(mapping.skipped)} identity layers left out"
+          + (f", {mapping.reshapes} reshapes kept by the spec's keepdims" if mapping.reshapes else ""))
     if args.output:
         print(f"wrote {args.output}")
     elif not _same_text(spec, network.source.text):

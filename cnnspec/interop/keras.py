@@ -56,7 +56,14 @@ class Mapping:
     @property
     def fused(self) -> int:
         """Keras activation layers that the spec writes as fused activations."""
-        return sum(len(m.absorbed) for m in self.matches.values())
+        return sum(self.graph.ops[name].cls != "Reshape"
+                   for m in self.matches.values() for name in m.absorbed)
+
+    @property
+    def reshapes(self) -> int:
+        """Keras Reshapes that only add axes of size 1, which the spec's node keeps itself."""
+        return sum(self.graph.ops[name].cls == "Reshape"
+                   for m in self.matches.values() for name in m.absorbed)
 
     @property
     def skipped(self) -> list[str]:
@@ -195,6 +202,8 @@ def randomise(model, seed: int = 0) -> None:
                   for w in layer.weights]
         if values:
             layer.set_weights(values)
+        if hasattr(layer, "finalize_state"):  # Normalization computes with copies made here
+            layer.finalize_state()
 
 
 def _layers(model):

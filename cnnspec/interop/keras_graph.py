@@ -62,17 +62,11 @@ def read_graph(model) -> KerasGraph:
         raise KerasGraphError("only functional Keras models with one input can be read "
                               f"(got {type(model).__name__} with {len(getattr(model, 'inputs', []))} inputs)")
     producer = {id(t): _history(t).name for t in model.inputs}
-    records: list[tuple] = []
+    graph = KerasGraph({}, _history(model.inputs[0]).name, ())
     for node in _nodes_in_order(model):
-        op = node.operation
-        for t in node.output_tensors:
-            producer[id(t)] = op.name
-        records.append((op, node))
-    graph = KerasGraph({}, _history(model.inputs[0]).name,
-                       tuple(_history(t).name for t in model.outputs))
-    for op, node in records:
         inputs = tuple(producer[id(t)] for t in node.input_tensors)
-        _add(graph, op, inputs, node.output_tensors)
+        producer[id(node.output_tensors[0])] = _add(graph, node.operation, inputs, node.output_tensors)
+    graph.outputs = tuple(producer[id(t)] for t in model.outputs)
     return graph
 
 
@@ -98,20 +92,21 @@ def _nodes_in_order(model) -> list:
     return nodes
 
 
-def _add(graph: KerasGraph, op, inputs: tuple[str, ...], outputs) -> None:
-    """Append an op's record; a nested Sequential becomes the chain of its layers."""
+def _add(graph: KerasGraph, op, inputs: tuple[str, ...], outputs) -> str:
+    """Append an op's record (a nested Sequential: the chain of its layers); returns the name
+    of the record whose output is the op's."""
     cls = type(op).__name__
     if cls == "Sequential":
-        _add_sequential(graph, op, inputs, outputs[0])
-        return
+        return _add_sequential(graph, op, inputs, outputs[0])
     if hasattr(op, "_nodes_by_depth"):
         raise KerasGraphError(f"Keras layer '{op.name}' is a nested functional model; "
                               "flatten it first (only nested Sequential models are opened)")
     graph.ops[op.name] = _record(op, inputs, _shape(outputs[0]), len(graph.ops))
     graph.tensors[op.name] = outputs[0]
+    return op.name
 
 
-def _add_sequential(graph: KerasGraph, model, inputs: tuple[str, ...], output) -> None:
+def _add_sequential(graph: KerasGraph, model, inputs: tuple[str, ...], output) -> str:
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
     for i, layer in enumerate(layers):
         last = i == len(layers) - 1
@@ -119,11 +114,22 @@ def _add_sequential(graph: KerasGraph, model, inputs: tuple[str, ...], output) -
         graph.ops[layer.name] = _record(layer, inputs, shape, len(graph.ops), probed=last)
         inputs = (layer.name,)
     graph.tensors[layers[-1].name] = output
+    return layers[-1].name
 
 
 def _record(op, inputs, out_shape, index: int, probed: bool = True) -> KerasOp:
-    weights = tuple((w.name, np.asarray(w.numpy())) for w in getattr(op, "weights", ()))
+    weights = tuple((w.name, _value(op, w)) for w in getattr(op, "weights", ()))
     return KerasOp(op.name, type(op).__name__, _config(op), inputs, out_shape, weights, index, probed)
+
+
+def _value(op, weight) -> np.ndarray:
+    """A weight's value as the layer computes with it: Keras's Normalization divides by copies
+    of its mean and variance made by finalize_state (set_weights alone leaves them stale)."""
+    if type(op).__name__ == "Normalization" and weight.name in ("mean", "variance"):
+        used = getattr(op, weight.name, None)
+        if used is not None:
+            return np.asarray(used).reshape(tuple(weight.shape))
+    return np.asarray(weight.numpy())
 
 
 def _config(op) -> dict:

@@ -8,7 +8,8 @@ in the spec's order, those of `add`/`multiply` in any. Candidates are ranked by 
 settings disagree (compat.differences: output shape, weights, kernel, strides, padding, ...),
 then by their downstream structure (a signature a few ops deep, so that two equal 1x1 convs
 on one input go to the branches they feed), then by name similarity, then by Keras's order.
-A node with a fused activation absorbs the Keras Activation/ReLU that alone reads its op.
+A node with a fused activation absorbs the Keras Activation/ReLU that alone reads its op, and
+a node whose shape has axes of size 1 that Keras adds with a Reshape absorbs that Reshape.
 Anything left over is an error naming the spec node (name, kind, line) or the Keras layer.
 """
 
@@ -145,18 +146,31 @@ class Matcher:
         return tuple(s for chain, r in zip(chains, resolved) for s in chain[:chain.index(r)])
 
     def plan(self, node: Node, op: KerasOp, skipped: tuple) -> tuple[Match, list[str]]:
-        """The match with its absorbed activation, and what disagrees."""
+        """The match with its absorbed activation (and reshape), and what disagrees."""
         problems = compat.differences(node, op, node.in_shape)
         problems += self.weight_problems(node, op)
         absorbed, act_problem = self.absorb(node, op)
         if act_problem:
             problems.append(act_problem)
-        elif absorbed:
+        absorbed += self.absorb_reshape(node, self.graph.ops[absorbed[-1] if absorbed else op.name])
+        if absorbed:
             last = self.graph.ops[absorbed[-1]]
             problems = [p for p in problems if not p.startswith("output shape")]
             problems += [p for p in compat.differences(node, last, node.in_shape)
                          if p.startswith("output shape")]
         return Match(node.name, op.name, absorbed, skipped), problems
+
+    def absorb_reshape(self, node: Node, op: KerasOp) -> tuple[str, ...]:
+        """A Reshape that only adds or drops axes of size 1 to give the node's shape (Keras's
+        squeeze-excite: GlobalAveragePooling2D then Reshape((1, 1, C)) is `keepdims=true`)."""
+        readers = [n for n in self.consumers[op.name] if n not in self.claimed]
+        if len(readers) != 1 or op.out_shape is None or tuple(op.out_shape) == node.out_shape:
+            return ()
+        follow = self.graph.ops[readers[0]]
+        squeezed = [d for d in op.out_shape if d != 1] == [d for d in node.out_shape if d != 1]
+        if follow.cls == "Reshape" and tuple(follow.out_shape or ()) == node.out_shape and squeezed:
+            return (follow.name,)
+        return ()
 
     def absorb(self, node: Node, op: KerasOp) -> tuple[tuple[str, ...], str | None]:
         """The activation op a fused `-> act` stands for; a problem when there is none."""

@@ -45,6 +45,8 @@ def node_weights(node: Node, op: KerasOp) -> dict[str, np.ndarray]:
     out = {}
     for w in node.weights:
         value = convert(node, op, w.name, taken[w.name])
+        if w.shape == () and value.shape == (1,):  # Normalization's count, once set_weights ran
+            value = value.reshape(())
         if tuple(value.shape) != tuple(w.shape):
             raise MatchError(f"{where(node)} needs {w.name} of shape {w.shape}, but the "
                              f"{op.label} tensor is {tuple(value.shape)}")

@@ -320,6 +320,20 @@ def test_a_wrong_epsilon_is_named():
         ik.from_keras(modern_model(), cnnspec.loads(MODERN.replace(" eps=1e-6", "")))
 
 
+def test_hard_sigmoid_written_with_ops_is_fused():
+    """MobileNetV3's hard_sigmoid, ReLU(6.)(x + 3.) * (1. / 6.): three ops, one activation."""
+    x = keras.Input((8, 8, 3))
+    y = layers.Conv2D(4, 1, name="c")(x)
+    model = seeded(keras.Model(x, layers.ReLU(6.0, name="r6")(y + 3.0) * (1.0 / 6.0)))
+    spec = 'network HS "hard sigmoid"\ninput 8x8x3\nc: conv 4 1x1 -> hard_sigmoid\n'
+    mapping = ik.from_keras(model, cnnspec.loads(spec))
+    assert [mapping.graph.ops[n].cls for n in mapping.matches["c"].absorbed] == ["Add", "ReLU", "Multiply"]
+    run_all(model, mapping)
+    with pytest.raises(MatchError, match="the spec applies hard_sigmoid after it"):
+        other = keras.Model(x, layers.ReLU(6.0)(y + 2.0) * (1.0 / 6.0))
+        ik.from_keras(other, cnnspec.loads(spec))
+
+
 # -- the command ---------------------------------------------------------------------------------
 
 @pytest.fixture

@@ -167,10 +167,8 @@ def test_elu_with_alpha_one_is_kerass_own_elu():
 
 def numpy_helpers() -> dict:
     """Every activation helper of the NumPy backend, executed from its generated source."""
-    namespace = {"np": np}
-    for source, _ in HELPERS.values():
-        exec(source, namespace)
-    return namespace
+    source = "import numpy as np\n" + "".join(source for source, _ in HELPERS.values())
+    return vars(runtime.exec_module(source, "numpy_activation_helpers"))
 
 
 ERF_GRID = np.concatenate([

@@ -358,3 +358,33 @@ def test_generated_code_is_ruff_clean_and_has_only_the_helpers_it_uses(tmp_path)
     gelu = graph((3, 3, 2), [("g", "gelu", None)])
     assert "def _erfc(" in cnnspec.compile(gelu, "numpy")
     assert "import torch.nn.functional as F" not in cnnspec.compile(gelu, "torch")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Keras's own saving code, numpy 2
+def test_keras_activation_and_dropout_layers_survive_save_and_load(tmp_path):
+    net = graph((4, 4, 3), [("c", "conv 4 1x1 -> gelu", None), ("t", "gelu_tanh", None),
+                            ("e", "elu alpha=0.4", None), ("d", "dropout 0.3 mode=channel", None),
+                            ("s", "dropout 0.3 mode=sample", None)], name="Saved")
+    model = runtime.build_model(net, "keras", dtype="float64")
+    model.save(tmp_path / "model.keras")
+    again = keras.models.load_model(tmp_path / "model.keras")
+    x = np.random.default_rng(0).standard_normal((2, 4, 4, 3))
+    np.testing.assert_array_equal(np.asarray(again(x)), np.asarray(model(x)))
+    assert [type(layer).__name__ for layer in again.layers[2:]] == \
+        ["Gelu", "GeluTanh", "ELU", "SpatialDropout2D", "Dropout"]
+
+
+@pytest.mark.parametrize("act", ["hard_swish", "gelu", "elu 0.5", "swish", "relu6"])
+def test_fused_activations_of_merges_and_batchnorm(act):
+    from backend_cases import framework_reference
+    net = graph((4, 4, 3), [("a", "conv 4 1x1", ["input"]), ("b", "conv 4 3x3 pad=1", ["input"]),
+                            ("sum", f"add -> {act}", ["a", "b"]), ("bn", f"batchnorm -> {act}", None),
+                            ("prod", f"multiply -> {act}", ["bn", "a"])])
+    params = init_weights(net, seed=1, dtype="float64")
+    params = {k: 3 * v if k.endswith("kernel") else v for k, v in params.items()}
+    x = np.random.default_rng(2).standard_normal((3, 4, 4, 3))
+    reference = framework_reference(net, params, x)
+    for target in TARGETS:
+        layers = runtime.run_layers(runtime.build_model(net, target, params, dtype="float64"), target, net, x)
+        for name in ("sum", "bn", "prod"):
+            assert relative(layers[name], reference[name]) <= TOLERANCE["float64"], (target, name)

@@ -106,12 +106,17 @@ def framework_reference(net: Network, params: dict, x) -> dict:
 
 
 def _activation(y, attrs):
+    """The activation attrs name applied to y (NHWC, or flat) by PyTorch's own functions."""
     import torch
     import torch.nn.functional as F
     name, alpha = attrs.get("activation", "linear"), attrs.get("alpha")
     funcs = {"relu": F.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "linear": lambda v: v,
              "softmax": lambda v: F.softmax(v, dim=-1),
-             "leaky_relu": lambda v: F.leaky_relu(v, negative_slope=alpha)}
+             "leaky_relu": lambda v: F.leaky_relu(v, negative_slope=alpha),
+             "relu6": F.relu6, "swish": F.silu, "hard_sigmoid": F.hardsigmoid,
+             "hard_swish": F.hardswish, "gelu": lambda v: F.gelu(v, approximate="none"),
+             "gelu_tanh": lambda v: F.gelu(v, approximate="tanh"),
+             "elu": lambda v: F.elu(v, alpha=alpha)}
     return funcs[name](torch.tensor(y)).numpy()
 
 

@@ -116,6 +116,19 @@ def test_upsampling_matches_torch_interpolate_in_every_backend(dtype, tol):
             assert worst(got[target][name], ref) <= tol, (target, name)
 
 
+def test_bilinear_upsampling_of_a_one_pixel_axis_copies_it_in_both_modes():
+    net = cnnspec.loads("network t\ninput 1x2x2\nh: upsample 3x2 mode=bilinear\n"
+                        "c: upsample 3x2 mode=bilinear align_corners=true from=input\noutput h, c\n")
+    x = np.random.default_rng(5).standard_normal((2, 1, 2, 2))
+    got = layers_of(net, {}, x)
+    for name, corners in (("h", False), ("c", True)):
+        ref = F.interpolate(nchw(x), scale_factor=(3.0, 2.0), mode="bilinear",
+                            align_corners=corners).permute(0, 2, 3, 1).numpy()
+        np.testing.assert_allclose(ref[:, 0], ref[:, 2], rtol=0, atol=1e-15)  # the one row, copied
+        for target in TARGETS:
+            assert worst(got[target][name], ref) <= TOL64, (target, name)
+
+
 def test_upsampling_matches_keras_upsampling2d_where_keras_has_the_mode():
     net = upsample_net()
     x = np.random.default_rng(2).standard_normal((2, 5, 4, 3))

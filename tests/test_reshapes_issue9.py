@@ -17,7 +17,7 @@ import pytest
 from test_checker_errors import diagnostics
 
 import cnnspec
-from cnnspec import runtime
+from cnnspec import layout, runtime
 from cnnspec.backends import torch_reshapes
 from cnnspec.weights import init_weights
 
@@ -227,6 +227,17 @@ def test_a_naive_nchw_reshape_in_pytorch_is_caught(monkeypatch):
     monkeypatch.setattr(torch_reshapes.ShapeKinds, "reshape_layer", naive)
     model = runtime.build_model(net, "torch", params, dtype="float64")
     assert worst(runtime.run_layers(model, "torch", net, x)["fc2"], fc2) > 1e-3
+
+
+def test_layout_orders_of_reshapes():
+    """A reshape to N makes a piece as a flatten does; N -> N keeps it; N -> image reads it."""
+    net = cnnspec.loads(TRAP)
+    orders = layout.flat_orders(net)
+    assert orders == {"f": ((36, (4, 3, 3)),), "flat": ((24, (2, 4, 3)),)}  # fc's output: NHWC
+    assert layout.image_source_order(net.node("img"), orders) == ((36, (4, 3, 3)),)
+    assert layout.image_source_order(net.node("back"), orders) is None
+    keep = cnnspec.loads("network k\ninput 2x2x3\nf: flatten\nr: reshape 12\nd: dense 2\n")
+    assert layout.flat_orders(keep) == {"f": ((12, (2, 2, 3)),), "r": ((12, (2, 2, 3)),)}
 
 
 def test_torch_code_reads_flat_values_in_nhwc_order():

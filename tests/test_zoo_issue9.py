@@ -9,13 +9,14 @@ For each of the 11 Keras application models of the issue, specs/zoo/<name>.cnn:
   the spec's input (count_params, trainable and non-trainable weights), and its output shape;
 - has, for every Keras layer with weights (nested Sequential models opened, as ConvNeXt's
   stem), one spec node of the same family (a conv, depthwise or separable convolution, a
-  dense, a normalisation, ...) with the same parameters, trainable parameters, output shape
-  and MACs, found by a structural matcher (`match`: colour refinement of the graph of weighted
-  layers, then a check that the pairing preserves every edge); where Keras names a layer, the
-  documented correspondence of the spec's header comment (`RENAMES`) must give the matched node;
+  dense, a normalisation, ...) with the same parameters, trainable parameters, output shape,
+  MACs and kernel windows, found by a structural matcher (`match`: colour refinement of the
+  graph of weighted layers, then a check that the pairing preserves every edge); for the
+  specs with a documented correspondence (`RENAMES`, the header comments: Keras's names, and
+  Keras's unnamed layers in the order it makes them) the structural pairing is that one;
 - has Keras's MACs (the semantics.md formulas over Keras's Conv2D, DepthwiseConv2D,
-  SeparableConv2D, Conv2DTranspose and Dense layers) and Keras's number of adds, concats and
-  multiplies.
+  SeparableConv2D, Conv2DTranspose and Dense layers), and Keras's adds, concats and
+  multiplies, each joining the paired layers (a concat's inputs in Keras's order).
 
 Each Keras model is built once (functools.cache). A missing or unchecked spec fails: no skips.
 That the numbers are Keras's, layer by layer, is tests/test_keras_apps_issue9.py's proof.
@@ -173,11 +174,17 @@ def keras_graph(stem: str) -> tuple[dict[str, object], dict[str, list[str]], dic
 
 
 def keras_row(layer) -> tuple:
-    """(family, params, trainable params, output shape, MACs) of a Keras layer with weights."""
+    """(family, params, trainable params, output shape, MACs, kernel windows) of a Keras
+    layer with weights."""
     kind = type(layer).__name__
     out = tuple(layer.output.shape[1:])
     return (FAMILY.get(kind, kind), size(layer.weights), size(layer.trainable_weights), out,
-            keras_macs(layer, kind, out))
+            keras_macs(layer, kind, out), windows(layer.weights))
+
+
+def windows(weights) -> tuple:
+    """The (kh, kw) of each 4-D kernel, sorted: a 1x7 conv is not a 7x1 one of equal size."""
+    return tuple(sorted(tuple(w.shape[:2]) for w in weights if len(w.shape) == 4))
 
 
 def size(weights) -> int:
@@ -198,7 +205,7 @@ def keras_macs(layer, kind: str, out: tuple) -> int:
 
 def spec_row(node) -> tuple:
     return (SPEC_FAMILY.get(node.kind, node.kind), node.params, node.trainable_params,
-            tuple(node.out_shape), node.macs)
+            tuple(node.out_shape), node.macs, windows(node.weights))
 
 
 def feeders(inputs: dict[str, list[str]], kept) -> dict[str, frozenset[str]]:
@@ -322,7 +329,7 @@ def test_macs_equal_keras(stem):
 @pytest.mark.parametrize("stem", TABLE)
 def test_every_weighted_keras_layer_is_a_spec_node(stem):
     """The structural pairing covers both sides; each pair agrees in family, params,
-    trainable params, output shape and MACs (they are the first colours)."""
+    trainable params, output shape, MACs and kernel windows (they are the first colours)."""
     network, (layers, _, _) = checked(stem), keras_graph(stem)
     pairs = match(stem)
     assert sorted(pairs) == sorted(layers)

@@ -112,6 +112,7 @@ def creation(name: str) -> int:
     return int(m[1]) if m else 0
 
 
+@functools.cache
 def documented(stem: str) -> dict[str, str]:
     """Keras weighted layer -> spec node as the spec's header comment states it: RENAMES where
     Keras names the layer; otherwise the K-th unnamed Keras layer of a class (in the order
@@ -246,6 +247,7 @@ def refine(labels: dict, preds: dict) -> dict:
         colour = new
 
 
+@functools.cache
 def match(stem: str) -> dict[str, str]:
     """Keras weighted layer name -> spec node name, by structure alone: the two graphs of
     weighted layers are coloured together (first by keras_row / spec_row), equal colours

@@ -40,7 +40,7 @@ def _init_tensor(rng, name: str, shape: tuple[int, ...]) -> np.ndarray:
         fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
         limit = math.sqrt(6.0 / (fan_in + fan_out))
         return rng.uniform(-limit, limit, shape)
-    if name in ("gamma", "moving_variance"):
+    if name in ("gamma", "moving_variance", "variance"):  # scales and variances: positive
         return rng.uniform(0.5, 1.5, shape)
     return rng.uniform(-0.1, 0.1, shape)
 

@@ -156,7 +156,8 @@ def _reference_node(net, node, p, xs):
     if node.kind == "batchnorm":
         t = torch.as_tensor(x)
         t = _nchw(x) if t.ndim == 4 else t
-        y = F.batch_norm(t, *(torch.as_tensor(p[f"{key}.{n}"]) for n in
+        present = {w.name for w in node.weights}  # scale=false: no gamma; center=false: no beta
+        y = F.batch_norm(t, *(torch.as_tensor(p[f"{key}.{n}"]) if n in present else None for n in
                               ("moving_mean", "moving_variance", "gamma", "beta")),
                          training=False, eps=a["eps"])
         return _activation(_nhwc(y) if y.ndim == 4 else y.numpy(), a)

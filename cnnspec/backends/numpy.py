@@ -547,7 +547,8 @@ def features_source(network: Network) -> str:
 def comment(node: Node) -> str:
     """'28x28x6, 156 params' (params left out when there are none)."""
     text = shape_text(node.out_shape)
-    if node.kind == "flatten":
+    flattens = len(node.in_shape) == 3 and len(node.out_shape) == 1
+    if node.kind == "flatten" or (node.kind == "reshape" and flattens):
         return f"{text}, NHWC order: (h*W + w)*C + c"
     return f"{text}, {node.params:,} params" if node.params else text
 

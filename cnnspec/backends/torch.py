@@ -480,7 +480,7 @@ def comment(node: Node) -> str:
     text = shape_text(node.out_shape)
     if node.params:
         text += f", {node.params:,} params"
-    if node.kind == "flatten" and len(node.in_shape) == 3:
+    if node.kind in ("flatten", "reshape") and len(node.in_shape) == 3 and len(node.out_shape) == 1:
         text += " (NCHW order)"
     if node.kind == "dropout":
         text += ", identity at inference (eval mode)"

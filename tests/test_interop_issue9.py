@@ -334,6 +334,15 @@ def test_hard_sigmoid_written_with_ops_is_fused():
         ik.from_keras(other, cnnspec.loads(spec))
 
 
+def test_a_sequential_model_is_read():
+    model = seeded(keras.Sequential([keras.Input((8, 8, 3)), layers.Conv2D(4, 3, name="c"),
+                                     layers.Flatten(name="f"), layers.Dense(2, name="d")]))
+    spec = 'network Seq "sequential"\ninput 8x8x3\nc: conv 4 3x3\nf: flatten\nd: dense 2\n'
+    mapping = ik.from_keras(model, cnnspec.loads(spec))
+    assert mapping.table == {"input": mapping.graph.input, "c": "c", "f": "f", "d": "d"}
+    run_all(model, mapping)
+
+
 # -- the command ---------------------------------------------------------------------------------
 
 @pytest.fixture

@@ -58,7 +58,10 @@ class KerasGraph:
 
 
 def read_graph(model) -> KerasGraph:
-    """The functional model's operations as KerasOp records (see the module docstring)."""
+    """The functional model's operations as KerasOp records (see the module docstring); a
+    built Sequential model is read through the functional model Keras keeps inside it."""
+    if not hasattr(model, "_nodes_by_depth") and getattr(model, "_functional", None) is not None:
+        model = model._functional
     if not hasattr(model, "_nodes_by_depth") or len(model.inputs) != 1:
         raise KerasGraphError("only functional Keras models with one input can be read "
                               f"(got {type(model).__name__} with {len(getattr(model, 'inputs', []))} inputs)")

@@ -343,6 +343,17 @@ def test_a_sequential_model_is_read():
     run_all(model, mapping)
 
 
+def test_sizes_keras_leaves_open_fit_the_spec():
+    """A model over (None, None, 3) (MobileNetV3Small's default) matches the spec's size."""
+    x = keras.Input((None, None, 3))
+    y = layers.GlobalAveragePooling2D(name="gap")(layers.Conv2D(4, 3, name="c")(x))
+    model = seeded(keras.Model(x, y))
+    spec = 'network Open "open sizes"\ninput 8x8x3\nc: conv 4 3x3\ngap: globalavgpool\n'
+    mapping = ik.from_keras(model, cnnspec.loads(spec))
+    assert mapping.network.input_shape == (8, 8, 3) and mapping.graph.ops["c"].out_shape == (None, None, 4)
+    run_all(model, mapping)
+
+
 # -- the command ---------------------------------------------------------------------------------
 
 @pytest.fixture

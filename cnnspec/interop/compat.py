@@ -100,7 +100,7 @@ def spec_activation(node) -> tuple[str, float | None]:
 def differences(node, op: KerasOp, in_shape: tuple) -> list[str]:
     """Every setting on which the spec node and the Keras op disagree, in words."""
     found = []
-    if op.out_shape is not None and tuple(op.out_shape) != tuple(node.out_shape):
+    if not shape_fits(op.out_shape, node.out_shape):
         found.append(f"output shape {_hwc(op.out_shape)} vs the spec's {_hwc(node.out_shape)}")
     check = _CHECKS.get(node.kind)
     if check:
@@ -108,8 +108,16 @@ def differences(node, op: KerasOp, in_shape: tuple) -> list[str]:
     return found
 
 
+def shape_fits(keras_shape, spec_shape) -> bool:
+    """Keras's shape is the spec's, where a size Keras leaves open (None) fits any."""
+    if keras_shape is None:
+        return True
+    return len(keras_shape) == len(spec_shape) and \
+        all(k is None or k == s for k, s in zip(keras_shape, spec_shape))
+
+
 def _hwc(shape) -> str:
-    return "x".join(str(d) for d in shape) if shape else "()"
+    return "x".join("?" if d is None else str(d) for d in shape) if shape else "()"
 
 
 def _pair(value) -> tuple:

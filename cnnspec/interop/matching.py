@@ -80,7 +80,7 @@ class Matcher:
 
     def match_input(self) -> None:
         node, op = self.network.nodes[0], self.graph.ops[self.graph.input]
-        if op.out_shape is not None and tuple(op.out_shape) != tuple(node.out_shape):
+        if not compat.shape_fits(op.out_shape, node.out_shape):
             raise MatchError(f"the spec's input is {compat._hwc(node.out_shape)} (line {node.line}) "
                              f"but the Keras model's is {compat._hwc(op.out_shape)}; give the spec "
                              "the model's input (cnnspec keras --input, or edit its input line)")
@@ -164,11 +164,11 @@ class Matcher:
         """A Reshape that only adds or drops axes of size 1 to give the node's shape (Keras's
         squeeze-excite: GlobalAveragePooling2D then Reshape((1, 1, C)) is `keepdims=true`)."""
         readers = [n for n in self.consumers[op.name] if n not in self.claimed]
-        if len(readers) != 1 or op.out_shape is None or tuple(op.out_shape) == node.out_shape:
+        if len(readers) != 1 or compat.shape_fits(op.out_shape, node.out_shape):
             return ()
         follow = self.graph.ops[readers[0]]
         squeezed = [d for d in op.out_shape if d != 1] == [d for d in node.out_shape if d != 1]
-        if follow.cls == "Reshape" and tuple(follow.out_shape or ()) == node.out_shape and squeezed:
+        if follow.cls == "Reshape" and compat.shape_fits(follow.out_shape, node.out_shape) and squeezed:
             return (follow.name,)
         return ()
 
@@ -229,12 +229,13 @@ class Matcher:
         return (len(problems), not same_shape, -similarity(node.name, op.name), op.index)
 
     def spec_signature(self, name: str, depth: int):
-        """A node's output shape, params and what reads it (activations passed through)."""
+        """A node's channels, params and what reads it (activations passed through); the
+        channels alone, since Keras may leave the spatial sizes open."""
         key = ("spec", name, depth)
         if key not in self.signatures:
             node = self.network.node(name)
             readers = self.spec_readers(name) if depth else []
-            self.signatures[key] = (tuple(node.out_shape), node.params, tuple(sorted(
+            self.signatures[key] = (tuple(node.out_shape[-1:]), node.params, tuple(sorted(
                 (self.spec_signature(r, depth - 1), pos) for r, pos in readers)))
         return self.signatures[key]
 
@@ -254,7 +255,7 @@ class Matcher:
             op = self.graph.ops[name]
             readers = self.keras_readers(name) if depth else []
             params = sum(value.size for _, value in op.weights)
-            self.signatures[key] = (tuple(op.out_shape or ()), params, tuple(sorted(
+            self.signatures[key] = (tuple(op.out_shape or ())[-1:], params, tuple(sorted(
                 (self.keras_signature(r, depth - 1), pos) for r, pos in readers)))
         return self.signatures[key]
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -57,9 +58,13 @@ def mapped(name: str) -> ik.Mapping:
 
 
 def keras_to_spec(name: str) -> str:
-    """Issue 8's name mapping (tests/test_zoo_issue8.py), an independent oracle here."""
-    from test_zoo_issue8 import keras_to_spec as by_name
-    return by_name(name)
+    """Issue 8's name mapping (tests/test_zoo_issue8.py), an independent oracle here:
+    `conv3_block2_1_conv` -> `conv3.1.conv1`, `pool2_conv` -> `pool2.conv`, the rest as is."""
+    if m := re.fullmatch(r"(conv\d)_block(\d+)_(\d)_(conv|bn)", name):
+        return f"{m[1]}.{int(m[2]) - 1}.{m[4]}{m[3]}"
+    if m := re.fullmatch(r"(pool[2-9])_(conv|bn)", name):
+        return f"{m[1]}.{m[2]}"
+    return name
 
 
 @pytest.mark.parametrize("name", ["VGG16", "ResNet50", "DenseNet121"])

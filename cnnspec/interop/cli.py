@@ -202,4 +202,4 @@ def add_arguments(p) -> None:
                    "(e.g. 32x32x3; default: Keras's)")
     p.add_argument("--compare", action="store_true", help="run cnnspec's NumPy, PyTorch and Keras "
                    "models against the Keras model at every matched layer (exit 1 if one is off)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random weights and inputs")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the random weights and inputs")

@@ -338,3 +338,20 @@ def test_errors_are_located(text, code, col, fragment):
     line = 3 + text.count("\n")
     assert (found[0].span.line, found[0].span.col) == (line, col), found[0]
     assert fragment in found[0].message, found[0].message
+
+
+def test_stated_output_hints_use_the_transposed_rule():
+    """The kinds' own E308 explanations (kind.stated_hint, for the checker to use)."""
+    from cnnspec.kinds import KINDS
+    n = layer("convtranspose 8 3x3 stride=2", (4, 4, 4))
+    why, hint = KINDS["convtranspose"].stated_hint(n.attrs, n.in_shape, (8, 8, 8), n.out_shape)
+    assert why == ": height (4-1)*2 - 0 - 0 + 1*(3-1) + 0 + 1 = 9"
+    assert "pad=same gives N*S = 8x8" in hint and "pad=1 output_padding=1 gives 8x8" in hint
+    for fix in ("pad=same", "pad=1 output_padding=1"):
+        assert layer(f"convtranspose 8 3x3 stride=2 {fix}", (4, 4, 4)).out_shape == (8, 8, 8)
+    _, hint = KINDS["convtranspose"].stated_hint(n.attrs, n.in_shape, (7, 7), n.out_shape)
+    assert hint.startswith("pad=1 gives 7x7")
+    d = layer("depthwise 3x3 multiplier=2", (4, 4, 4))
+    _, hint = KINDS["depthwise"].stated_hint(d.attrs, d.in_shape, (2, 2, 12), d.out_shape)
+    assert "4*2 = 8 channels; write multiplier=3 for 12" in hint
+    assert KINDS["depthwise"].stated_hint(d.attrs, d.in_shape, (3, 3, 8), d.out_shape) is None

@@ -355,3 +355,35 @@ def test_stated_output_hints_use_the_transposed_rule():
     _, hint = KINDS["depthwise"].stated_hint(d.attrs, d.in_shape, (2, 2, 12), d.out_shape)
     assert "4*2 = 8 channels; write multiplier=3 for 12" in hint
     assert KINDS["depthwise"].stated_hint(d.attrs, d.in_shape, (3, 3, 8), d.out_shape) is None
+
+
+KERAS_OUTPUT_PADDING = [  # Conv2DTranspose kwargs with Keras's own output_padding
+    {"kernel_size": 3, "strides": 2, "padding": "same", "output_padding": 1},
+    {"kernel_size": 3, "strides": 2, "padding": "same", "output_padding": 0},
+    {"kernel_size": 4, "strides": 3, "padding": "same", "output_padding": 2},
+    {"kernel_size": 2, "strides": 3, "padding": "valid", "output_padding": 1},
+    {"kernel_size": (3, 2), "strides": (2, 3), "padding": "valid", "output_padding": (1, 0)},
+    {"kernel_size": 5, "strides": 2, "padding": "same"},
+]
+
+
+@pytest.mark.parametrize("kwargs", KERAS_OUTPUT_PADDING)
+def test_any_keras_conv2dtranspose_is_a_convtranspose(kwargs):
+    """shapes.keras_transposed maps Keras's padding and output_padding onto cnnspec's crop:
+    the spec it gives computes Keras's own layer's outputs."""
+    def per_axis(v):
+        return (v, v) if isinstance(v, int) or v is None else v
+    k, s, op = (per_axis(kwargs.get(n)) for n in ("kernel_size", "strides", "output_padding"))
+    axes = [shapes.keras_transposed((5, 4)[a], k[a], s[a], kwargs["padding"], op[a]) for a in (0, 1)]
+    text = (f"convtranspose 3 {k[0]}x{k[1]} stride=({s[0]}, {s[1]}) pad=({axes[0][0]}, {axes[0][1]}, "
+            f"{axes[1][0]}, {axes[1][1]}) output_padding=({axes[0][2]}, {axes[1][2]})")
+    net = cnnspec.loads(f"network t\ninput 5x4x2\nn: {text}\n")
+    params = init_weights(net, seed=1, dtype="float64")
+    x = np.random.default_rng(2).standard_normal((2, 5, 4, 2))
+    keras_layer = keras.layers.Conv2DTranspose(3, dtype="float64", **kwargs)
+    keras_layer.build((None, 5, 4, 2))
+    keras_layer.set_weights([params["n.kernel"], params["n.bias"]])
+    want = np.asarray(keras_layer(x))
+    assert want.shape[1:] == net.node("n").out_shape
+    got = runtime.build_model(net, "numpy", params, dtype="float64")(x)
+    assert rel(got, want) <= TOL64

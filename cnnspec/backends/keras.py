@@ -37,6 +37,7 @@ from .keras_convs import CUSTOM_LAYERS as CONV_LAYERS
 from .keras_convs import ConvKinds
 from .keras_norms import CUSTOM_LAYERS as NORM_LAYERS
 from .keras_norms import NormKinds
+from .keras_parts import CUSTOM_LAYERS as ACT_LAYERS
 from .keras_parts import Step, activation_steps, fused, is_keras_same, padding_step, pair
 from .keras_reshapes import CUSTOM_LAYERS as SHAPE_LAYERS
 from .keras_reshapes import ShapeKinds
@@ -104,7 +105,7 @@ class LeakyReLU(keras.layers.LeakyReLU):
         return keras.ops.where(x >= 0, x, x * self.negative_slope)
 '''
 
-CUSTOM_LAYERS = {"PaddedPool2D": POOL_LAYER, "LeakyReLU": LEAKY_LAYER,
+CUSTOM_LAYERS = {"PaddedPool2D": POOL_LAYER, "LeakyReLU": LEAKY_LAYER, **ACT_LAYERS,
                  **CONV_LAYERS, **NORM_LAYERS, **SHAPE_LAYERS}
 
 LOADERS = '''
@@ -236,12 +237,14 @@ def conv_steps(node: Node) -> list[Step]:
 
 
 def dense_steps(node: Node) -> list[Step]:
+    """Dense; per_pixel too, since Keras's Dense maps the last axis of any input."""
     args = [str(node.attrs["units"])] + ([] if node.attrs["bias"] else ["use_bias=False"])
     return fused(node, Step("dense", "Dense", args, node.out_shape, node.params, True))
 
 
 def batchnorm_steps(node: Node) -> list[Step]:
     args = ["axis=-1", f"epsilon={node.attrs['eps']!r}", f"momentum={node.attrs['momentum']!r}"]
+    args += [f"{flag}=False" for flag in ("center", "scale") if not node.attrs.get(flag, True)]
     core = Step("norm", "BatchNormalization", args, node.out_shape, node.params, True)
     return fused(node, core, allowed=())
 
@@ -262,19 +265,28 @@ def pool_steps(node: Node) -> list[Step]:
 
 def simple_steps(node: Node) -> list[Step]:
     kind, a, shape = node.kind, node.attrs, node.out_shape
-    if kind == "globalavgpool":
-        return [Step("pool", "GlobalAveragePooling2D", [], shape)]
-    if kind == "globalmaxpool":
-        return [Step("pool", "GlobalMaxPooling2D", [], shape)]
+    if kind in ("globalavgpool", "globalmaxpool"):
+        ctor = "GlobalAveragePooling2D" if kind == "globalavgpool" else "GlobalMaxPooling2D"
+        return [Step("pool", ctor, ["keepdims=True"] if a.get("keepdims") else [], shape)]
     if kind == "flatten":
         return [Step("flatten", "Flatten", [], shape)]
     if kind == "dropout":
-        return [Step("dropout", "Dropout", [repr(a["rate"])], shape)]
+        return dropout_steps(node)
     if kind == "zeropad":
         return padding_step(a["padding"], node.in_shape) or [Step("pad", "Identity", [], shape)]
     if kind == "activation":
         return activation_steps(node, shape)
     raise NotImplementedError(f"the Keras backend has no layer for '{kind}' (layer {node.name})")
+
+
+def dropout_steps(node: Node) -> list[Step]:
+    """Dropout (mode=element), SpatialDropout2D (channel: whole feature maps) or Dropout with
+    one draw per sample (sample: stochastic depth); each is the identity at inference."""
+    mode, rate = node.attrs.get("mode", "element"), node.attrs["rate"]
+    ctor, args = ("SpatialDropout2D" if mode == "channel" else "Dropout"), [repr(rate)]
+    if mode == "sample":
+        args.append(f"noise_shape={(None,) + (1,) * len(node.out_shape)}")
+    return [Step("dropout", ctor, args, node.out_shape, note="identity at inference")]
 
 
 MERGES = {"add": ("Add", ()), "multiply": ("Multiply", ()), "concat": ("Concatenate", ("axis=-1",))}
@@ -392,6 +404,8 @@ class KerasWriter(ConvKinds, NormKinds, ShapeKinds, Emitter):
         if step.holds_weights and node.frozen:
             args.append("trainable=False")
         note = f"{shape_text(step.shape)}, {step.params:,} params"
+        if step.note:
+            note += f", {step.note}"
         if step.holds_weights and node.frozen:
             note += ", frozen"
         elif step.holds_weights and node.lr_scale != 1.0:

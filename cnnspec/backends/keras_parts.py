@@ -13,7 +13,43 @@ from ..ir import Node
 from ..shapes import same_padding
 from .base import fused_activation
 
-KERAS_ACTIVATIONS = ("relu", "sigmoid", "tanh", "softmax")
+# spec activation -> Keras 3's name for exactly that function (activation="..." or
+# keras.layers.Activation): Keras calls swish "silu" and hard_swish "hard_silu"; its
+# "hard_sigmoid" is relu6(x + 3) / 6 and its "elu" has alpha 1. The gelus and elu with another
+# alpha are layers of their own (activation_steps): with the TensorFlow backend,
+# keras.activations.gelu runs TF's Gelu kernel, which is off by up to 5e-9 in float64 (9e-10
+# with approximate=True), so the generated layers write the formulas out with keras.ops.
+KERAS_ACTIVATIONS = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "softmax": "softmax",
+                     "relu6": "relu6", "swish": "silu", "hard_sigmoid": "hard_sigmoid",
+                     "hard_swish": "hard_silu", "elu": "elu"}
+
+GELU_LAYER = '''
+
+@keras.saving.register_keras_serializable(package="cnnspec")
+class Gelu(keras.layers.Layer):
+    """The exact GELU, x/2 * (1 + erf(x / sqrt(2))), what Activation("gelu") means, written
+    with keras.ops.erf: TensorFlow's Gelu kernel is off by up to 5e-9 in float64."""
+
+    def call(self, x):
+        return 0.5 * x * (1.0 + keras.ops.erf(x * 0.7071067811865476))
+'''
+
+GELU_TANH_LAYER = '''
+
+@keras.saving.register_keras_serializable(package="cnnspec")
+class GeluTanh(keras.layers.Layer):
+    """GELU's tanh approximation, x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x**3))), what
+    keras.activations.gelu(x, approximate=True) means (TensorFlow's kernel: 9e-10 off in
+    float64); Activation("gelu") is the exact form."""
+
+    def call(self, x):
+        inner = 0.7978845608028654 * (x + 0.044715 * x * x * x)
+        return 0.5 * x * (1.0 + keras.ops.tanh(inner))
+'''
+
+# custom layers (constructor -> source) that activation_steps uses
+CUSTOM_LAYERS = {"Gelu": GELU_LAYER, "GeluTanh": GELU_TANH_LAYER}
+ACTIVATION_LAYERS = {"gelu": "Gelu", "gelu_tanh": "GeluTanh"}
 
 
 @dataclass
@@ -26,27 +62,42 @@ class Step:
     shape: tuple[int, ...]
     params: int = 0
     holds_weights: bool = False
+    note: str = ""  # said after the shape in the generated line's comment
 
 
 def pair(values) -> str:
     return f"({values[0]}, {values[1]})"
 
 
+def keras_activation(act: str, alpha) -> str | None:
+    """Keras's name for the activation, None where activation="..." cannot say it exactly."""
+    if act == "elu" and alpha != 1.0:
+        return None
+    return KERAS_ACTIVATIONS.get(act)
+
+
 def activation_steps(node: Node, shape) -> list[Step]:
-    """The layer for an activation that Keras's activation= argument cannot express."""
+    """The activation as a layer of its own (a fused one Keras's activation= cannot express,
+    or an activation layer)."""
     act, alpha = fused_activation(node)
     if act == "leaky_relu":
         return [Step("act", "LeakyReLU", [f"negative_slope={alpha!r}"], shape)]
-    return [Step("act", "Activation", [f'"{act}"'], shape)]
+    if act == "elu" and alpha != 1.0:
+        return [Step("act", "ELU", [f"alpha={alpha!r}"], shape)]
+    if act in ACTIVATION_LAYERS:
+        return [Step("act", ACTIVATION_LAYERS[act], [], shape)]
+    return [Step("act", "Activation", [f'"{KERAS_ACTIVATIONS.get(act, act)}"'], shape)]
 
 
-def fused(node: Node, core: Step, allowed=KERAS_ACTIVATIONS) -> list[Step]:
-    """The core layer with its activation: as activation= when Keras has it, else a layer."""
-    act = fused_activation(node)[0]
+def fused(node: Node, core: Step, allowed=tuple(KERAS_ACTIVATIONS)) -> list[Step]:
+    """The core layer with its activation: as activation= when Keras has it exactly (and the
+    layer takes activation=: `allowed`), else as a layer after it."""
+    act, alpha = fused_activation(node)
     if act == "linear":
         return [core]
-    if act in allowed:
-        core.args.append(f'activation="{act}"')
+    name = keras_activation(act, alpha)
+    if act in allowed and name is not None:
+        core.args.append(f'activation="{name}"')
         return [core]
     return [core, *activation_steps(node, node.out_shape)]
 

@@ -24,6 +24,8 @@ from ..names import BUILTINS, KEYWORDS, unique
 from ..shapes import shape_text
 from . import torch_blocks as tb
 from .base import Emitter, UnsupportedNode, fused_activation, python_name, value_names
+from .numpy_acts import HELPERS as ACT_HELPERS
+from .numpy_acts import WITH_ALPHA
 from .numpy_convs import HELPERS as CONV_HELPERS
 from .numpy_convs import ConvKinds
 from .numpy_norms import HELPERS as NORM_HELPERS
@@ -186,40 +188,12 @@ def _window_counts(n, out, k, s, padding, count_include_pad):
 
 _BATCHNORM = '''
 def _batchnorm(x, gamma, beta, mean, variance, eps):
-    """Batch normalisation at inference over the last (channel) axis."""
-    return (x - mean) * (gamma / np.sqrt(variance + eps)) + beta
+    """Batch normalisation at inference over the last (channel) axis: (x - mean) * gamma /
+    sqrt(variance + eps) + beta, gamma None for scale=false (1), beta None for center=false (0)."""
+    factor = 1.0 / np.sqrt(variance + eps) if gamma is None else gamma / np.sqrt(variance + eps)
+    y = (x - mean) * factor
+    return y if beta is None else y + beta
 '''
-
-_ACTIVATIONS = {
-    "relu": '''
-def _relu(x):
-    return np.maximum(x, 0)
-''',
-    "leaky_relu": '''
-def _leaky_relu(x, alpha):
-    return np.where(x >= 0, x, alpha * x)
-''',
-    "sigmoid": '''
-def _sigmoid(x):
-    """1 / (1 + exp(-x)), in place on one new array; exp(-x) = inf for x < -88 (float32)
-    gives exactly 0, so that overflow is expected and silenced."""
-    y = np.negative(x)
-    with np.errstate(over="ignore"):
-        np.exp(y, out=y)
-    y += 1
-    return np.reciprocal(y, out=y)
-''',
-    "tanh": '''
-def _tanh(x):
-    return np.tanh(x)
-''',
-    "softmax": '''
-def _softmax(x):
-    """Softmax over the last axis (channels, or features of a flat vector); max subtracted."""
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-''',
-}
 
 # name -> (source, helpers it calls); emitted in this order
 HELPERS = {
@@ -230,7 +204,7 @@ HELPERS = {
     "pad": (_PAD, ()),
     "taps": (_TAPS, ()),
     "batchnorm": (_BATCHNORM, ()),
-    **{name: (src, ()) for name, src in _ACTIVATIONS.items()},
+    **ACT_HELPERS,
     **CONV_HELPERS, **NORM_HELPERS, **SHAPE_HELPERS,
 }
 
@@ -274,6 +248,10 @@ def _layers(x, params):
     """Yield (layer name, output) for each layer in turn, from an input batch checked by _input."""
 '''
 
+
+# what each dropout mode drops in training (the generated comment says it)
+DROPPED = {"element": "single values", "channel": "whole channels",
+           "sample": "whole samples (stochastic depth)"}
 
 PARAMS = "    p = {key: np.asarray(value, dtype=x.dtype) for key, value in params.items()}"
 NO_LAYERS = "    yield from ()  # the network has no layers: its output is its input"
@@ -436,8 +414,8 @@ class NumpyEmitter(ConvKinds, NormKinds, ShapeKinds, Emitter):
             return []
         self.used.add(name)
         out = self.dest(node)
-        if name == "leaky_relu":
-            return [f"{out} = _leaky_relu({out}, {float(alpha)!r})"]
+        if name in WITH_ALPHA:
+            return [f"{out} = _{name}({out}, {float(alpha)!r})"]
         return [f"{out} = _{name}({out})"]
 
     def assign(self, node: Node, expression: str) -> list[str]:
@@ -472,7 +450,8 @@ class NumpyEmitter(ConvKinds, NormKinds, ShapeKinds, Emitter):
 
     def global_pool(self, node: Node) -> list[str]:
         op = "mean" if node.attrs["op"] == "avg" else "max"
-        return self.assign(node, f"{self.src(node)}.{op}(axis=(1, 2))")
+        keep = ", keepdims=True" if node.attrs.get("keepdims") else ""
+        return self.assign(node, f"{self.src(node)}.{op}(axis=(1, 2){keep})")
 
     globalavgpool_layer = globalmaxpool_layer = global_pool
 
@@ -485,16 +464,28 @@ class NumpyEmitter(ConvKinds, NormKinds, ShapeKinds, Emitter):
         return self.assign(node, f"_pad({self.src(node)}, {tuple(node.attrs['padding'])}, 0.0)")
 
     def dense_layer(self, node: Node) -> list[str]:
+        """x @ kernel; per pixel, the pixels as the rows of one GEMM: (n*h*w, c) @ (c, units)."""
         bias = f" + {tensor(node, 'bias')}" if node.attrs["bias"] else ""
-        return self.assign(node, f"{self.src(node)} @ {tensor(node, 'kernel')}{bias}")
+        src = self.src(node)
+        if not node.attrs.get("per_pixel"):
+            return self.assign(node, f"{src} @ {tensor(node, 'kernel')}{bias}")
+        (h, w, c), units = node.in_shape, node.attrs["units"]
+        rows = f"{src}.reshape(-1, {c}) @ {tensor(node, 'kernel')}{bias}"
+        return self.assign(node, f"({rows}).reshape({src}.shape[0], {h}, {w}, {units})")
 
     def batchnorm_layer(self, node: Node) -> list[str]:
         self.used.add("batchnorm")
-        names = ", ".join(tensor(node, t) for t in ("gamma", "beta", "moving_mean", "moving_variance"))
+        present = {w.name for w in node.weights}  # no gamma with scale=false, no beta with center=false
+        names = ", ".join(tensor(node, t) if t in present else "None"
+                          for t in ("gamma", "beta", "moving_mean", "moving_variance"))
         return self.assign(node, f"_batchnorm({self.src(node)}, {names}, eps={float(node.attrs['eps'])!r})")
 
     def dropout_layer(self, node: Node) -> list[str]:
-        return [f"# dropout (rate {float(node.attrs['rate'])!r}): identity at inference"]
+        a = node.attrs
+        mode = a.get("mode", "element")
+        rate = float(a["rate"])
+        note = f"zeroes {DROPPED[mode]} in training"
+        return [f"# dropout {rate!r}, mode={mode} ({note}): identity at inference"]
 
     def activation_layer(self, node: Node) -> list[str]:
         lines = self.activation_lines(node, node.attrs["activation"], node.attrs["alpha"])

@@ -8,10 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# activation -> its forward expression ({} the input) and its nn module; those with an alpha
+# (leaky_relu, elu) are written by `activation` and `activation_module`
 FUNCTIONS = {"relu": "torch.relu({})", "sigmoid": "torch.sigmoid({})", "tanh": "torch.tanh({})",
-             "softmax": "torch.softmax({}, dim=1)", "linear": "{}"}
+             "softmax": "torch.softmax({}, dim=1)", "linear": "{}", "relu6": "F.relu6({})",
+             "swish": "F.silu({})", "hard_sigmoid": "F.hardsigmoid({})",
+             "hard_swish": "F.hardswish({})", "gelu": 'F.gelu({}, approximate="none")',
+             "gelu_tanh": 'F.gelu({}, approximate="tanh")'}
 MODULES = {"relu": "nn.ReLU()", "sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()",
-           "softmax": "nn.Softmax(dim=1)", "linear": "nn.Identity()"}
+           "softmax": "nn.Softmax(dim=1)", "linear": "nn.Identity()", "relu6": "nn.ReLU6()",
+           "swish": "nn.SiLU()", "hard_sigmoid": "nn.Hardsigmoid()", "hard_swish": "nn.Hardswish()",
+           "gelu": 'nn.GELU(approximate="none")', "gelu_tanh": 'nn.GELU(approximate="tanh")'}
 
 
 @dataclass
@@ -27,14 +34,28 @@ class Emitted:
 
 
 def activation(call: str, attrs) -> str:
+    """The forward expression of `call` followed by the activation that attrs name."""
     name = attrs["activation"]
     if name == "leaky_relu":
         return f"F.leaky_relu({call}, negative_slope={attrs['alpha']!r})"
+    if name == "elu":
+        return f"F.elu({call}, alpha={attrs['alpha']!r})"
     return FUNCTIONS[name].format(call)
 
 
+def activation_module(attrs) -> str:
+    """The nn module of an activation layer."""
+    name = attrs["activation"]
+    if name == "leaky_relu":
+        return f"nn.LeakyReLU(negative_slope={attrs['alpha']!r})"
+    if name == "elu":
+        return f"nn.ELU(alpha={attrs['alpha']!r})"
+    return MODULES[name]
+
+
 def uses_f(attrs) -> bool:
-    return attrs["activation"] == "leaky_relu"
+    """Whether the activation is written with torch.nn.functional (F)."""
+    return activation("x", attrs).startswith("F.")
 
 
 def pair(values: tuple[int, int]) -> str:

@@ -20,8 +20,17 @@ from ..args import ArgReader, did_you_mean
 from ..ir import Weight
 from ..shapes import shape_text
 
-ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "softmax", "linear")
-DEFAULT_LEAKY_ALPHA = 0.01  # PyTorch's default; every backend writes the slope explicitly
+# The activation functions, as the IR names them (docs/semantics.md defines each exactly).
+ACTIVATION_FUNCTIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "softmax", "linear", "relu6",
+                        "swish", "hard_sigmoid", "hard_swish", "gelu", "gelu_tanh", "elu")
+# Other words for the same functions: accepted in specs, normalised in the IR.
+ACTIVATION_ALIASES = {"silu": "swish"}
+# Every word that names an activation (fused after `->`, or as a layer of its own).
+ACTIVATIONS = ACTIVATION_FUNCTIONS + tuple(ACTIVATION_ALIASES)
+# The activations that take a parameter `alpha`, and its default (every backend writes it
+# explicitly): leaky_relu's slope (PyTorch's default), elu's scale of the negative part.
+ALPHA_DEFAULTS = {"leaky_relu": 0.01, "elu": 1.0}
+DEFAULT_LEAKY_ALPHA = ALPHA_DEFAULTS["leaky_relu"]
 COMMON_OPTIONS = {"out"}
 FLAT_ORDERS = ("keeps", "makes", "concat", "elementwise", "new")
 
@@ -77,27 +86,36 @@ def activation_advice(layer: S.Layer, fused: bool):
     return advise
 
 
+def activation_name(word: str) -> str:
+    """The IR's name of an activation word: aliases (`silu`) become their function (`swish`)."""
+    return ACTIVATION_ALIASES.get(word, word)
+
+
 def read_activation(r: ArgReader, act: S.Activation | None):
-    """(name, alpha) of a fused activation; ('linear', None) when there is none."""
+    """(name, alpha) of a fused activation, the name normalised (`silu` -> `swish`); alpha is
+    None for the activations that take none. ('linear', None) when there is none."""
     if act is None:
         return "linear", None
     if act.name not in ACTIVATIONS:
         r.error("E101", act, f"unknown activation '{act.name}'",
                 did_you_mean(act.name, ACTIVATIONS) or "activations: " + ", ".join(ACTIVATIONS))
         return None
+    name = activation_name(act.name)
     sub = ArgReader(r.diags, act.name, act.args, act.options,
-                    {"alpha"} if act.name == "leaky_relu" else set())
-    alpha = alpha_of(sub, act.name)
+                    {"alpha"} if name in ALPHA_DEFAULTS else set())
+    alpha = alpha_of(sub, name)
     sub.finish()
     r.ok = r.ok and sub.ok
-    return act.name, alpha
+    return name, alpha
 
 
 def alpha_of(r: ArgReader, name: str):
-    if name != "leaky_relu":
+    """The alpha of leaky_relu or elu (`alpha=A` or a positional number; its default when
+    not given), None for every other activation (and after reporting a bad value)."""
+    if name not in ALPHA_DEFAULTS:
         return None
     value = r.value("alpha") or r.take(("int", "float"))
-    return DEFAULT_LEAKY_ALPHA if value is None else r.float_of(value, "alpha", 0.0, 1e6)
+    return ALPHA_DEFAULTS[name] if value is None else r.float_of(value, "alpha", 0.0, 1e6)
 
 
 def stated_hw(r: ArgReader):

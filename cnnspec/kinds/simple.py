@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import shapes
 from ..args import ArgReader
-from .base import ACTIVATIONS, Kind, Resolved, alpha_of, need_image
+from .base import ACTIVATIONS, ALPHA_DEFAULTS, Kind, Resolved, activation_name, alpha_of, need_image
 
 
 class Flatten(Kind):
@@ -33,8 +33,18 @@ class ZeroPad(Kind):
         return Resolved({"padding": pads}, (in_shape[0] + t + b, in_shape[1] + left + right, in_shape[2]))
 
 
+DROPOUT_MODES = ("element", "channel", "sample")
+
+
 class Dropout(Kind):
-    options = frozenset({"rate"})
+    """`dropout RATE [mode=element|channel|sample]`: the identity at inference, whatever the mode.
+
+    In training, `element` zeroes single values, `channel` whole feature maps (spatial
+    dropout; an HxWxC input only) and `sample` whole samples of the batch (stochastic depth,
+    noise shape (N, 1, 1, 1)); the kept values are scaled by 1 / (1 - RATE).
+    """
+
+    options = frozenset({"rate", "mode"})
     flat_order = "keeps"
 
     def resolve(self, r: ArgReader, layer, in_shape) -> Resolved | None:
@@ -43,17 +53,27 @@ class Dropout(Kind):
             r.error("E104", layer, "dropout needs a rate", "write e.g. 'dropout 0.5'")
             return None
         rate = r.float_of(value, "dropout rate", 0.0, 1.0, high_open=True)
-        return None if rate is None else Resolved({"rate": rate}, in_shape)
+        mode_v = r.value("mode")
+        mode = r.word_of(mode_v, "dropout mode", DROPOUT_MODES) if mode_v else "element"
+        if rate is None or mode is None:
+            return None
+        if mode == "channel" and len(in_shape) != 3:
+            r.error("E305", mode_v, "dropout mode=channel drops whole feature maps and needs an "
+                    f"HxWxC input, but its input is the flat vector {shapes.shape_text(in_shape)}",
+                    "use mode=element on a flat input, or put the dropout before the flatten")
+            return None
+        return Resolved({"rate": rate, "mode": mode}, in_shape)
 
 
 class ActivationLayer(Kind):
-    """`relu`, `sigmoid`, ... as layers of their own, or `activation NAME`."""
+    """`relu`, `swish`, ... as layers of their own, or `activation NAME`; an alias (`silu`)
+    becomes its function's name (`swish`) in the IR."""
 
     flat_order = "keeps"
 
     def __init__(self, fn: str | None):
         self.fn = fn
-        self.options = {"alpha"} if fn in ("leaky_relu", None) else set()
+        self.options = {"alpha"} if fn is None or activation_name(fn) in ALPHA_DEFAULTS else set()
 
     def resolve(self, r: ArgReader, layer, in_shape) -> Resolved | None:
         fn = self.fn
@@ -65,7 +85,13 @@ class ActivationLayer(Kind):
             fn = r.word_of(value, "activation", ACTIVATIONS)
             if fn is None:
                 return None
+        fn = activation_name(fn)
+        if fn not in ALPHA_DEFAULTS and r.value("alpha") is not None:
+            takers = " and ".join(ALPHA_DEFAULTS)
+            r.error("E102", r.options["alpha"], f"unknown option 'alpha' for {fn}",
+                    f"only {takers} take an alpha")
+            return None
         alpha = alpha_of(r, fn)
-        if fn == "leaky_relu" and alpha is None:
+        if fn in ALPHA_DEFAULTS and alpha is None:
             return None
         return Resolved({"activation": fn, "alpha": alpha}, in_shape)

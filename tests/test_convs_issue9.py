@@ -387,3 +387,15 @@ def test_any_keras_conv2dtranspose_is_a_convtranspose(kwargs):
     assert want.shape[1:] == net.node("n").out_shape
     got = runtime.build_model(net, "numpy", params, dtype="float64")(x)
     assert rel(got, want) <= TOL64
+
+
+def test_the_keras_custom_transposed_layer_saves_and_loads(tmp_path):
+    net = cnnspec.loads("network t\ninput 4x3x4\n"
+                        "n: convtranspose 4 3x2 stride=2 pad=(1, 0, 0, 1) output_padding=1 groups=2\n")
+    model = runtime.build_model(net, "keras", dtype="float64")
+    assert type(model.get_layer("n")).__name__ == "ConvTranspose2D"
+    model.save(tmp_path / "t.keras")
+    loaded = keras.models.load_model(tmp_path / "t.keras")
+    x = np.random.default_rng(0).standard_normal((2, 4, 3, 4))
+    assert np.array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
+    assert loaded.get_layer("n").get_config()["padding"] == (1, 0, 0, 1)

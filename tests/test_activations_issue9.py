@@ -388,3 +388,12 @@ def test_fused_activations_of_merges_and_batchnorm(act):
         layers = runtime.run_layers(runtime.build_model(net, target, params, dtype="float64"), target, net, x)
         for name in ("sum", "bn", "prod"):
             assert relative(layers[name], reference[name]) <= TOLERANCE["float64"], (target, name)
+
+
+def test_numpy_erf_keeps_any_shape():
+    helpers = numpy_helpers()
+    x = np.random.default_rng(4).standard_normal((3, 4, 5, 6)).astype(np.float32)
+    for name in ("_erf", "_erfc", "_gelu"):
+        assert helpers[name](x).shape == x.shape and helpers[name](x).dtype == np.float32
+        assert helpers[name](x[:0]).shape == (0, 4, 5, 6)
+    assert float(helpers["_erf"](np.array(0.5))) == pytest.approx(math.erf(0.5), rel=1e-15)

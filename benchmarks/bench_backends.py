@@ -10,7 +10,7 @@ so that idle OpenBLAS workers sleep at once instead of spinning on the cores PyT
 and measures, each ratio in one run:
 
 1. The NumPy backend against the PyTorch backend (the same generated code `cnnspec.build`
-   gives) on specs/lenet5.cnn at batch 256 and specs/vgg16.cnn at batch 2. Target: numpy/torch
+   gives) on specs/lenet5.cnn at batch 256 and specs/zoo/vgg16.cnn at batch 2. Target: numpy/torch
    at most 2x, goal 1.5x. GFLOP/s = 2 * MACs * batch / time. A per-layer profile follows, and
    a raw reference on one VGG-like 3x3 conv (batch 2, 56x56x256 -> 256): F.conv2d, the same
    GEMM in torch and in NumPy, and a plain im2col + matmul in NumPy: the machine's BLAS ceiling.
@@ -181,8 +181,8 @@ def describe_threads(n: int) -> None:
 # --- networks and hand-written models -------------------------------------------------------
 
 def vgg_spec_text(size: int) -> str:
-    """specs/vgg16.cnn at a size x size x 3 input (its expect lines, which name 224, dropped)."""
-    text = (REPO / "specs" / "vgg16.cnn").read_text()
+    """specs/zoo/vgg16.cnn at a size x size x 3 input (its expect lines, which name 224, dropped)."""
+    text = (REPO / "specs" / "zoo" / "vgg16.cnn").read_text()
     text = re.sub(r"(?m)^input 224x224x3$", f"input {size}x{size}x3", text)
     return "\n".join(line for line in text.splitlines() if not line.startswith("expect")) + "\n"
 

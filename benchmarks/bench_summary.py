@@ -14,9 +14,9 @@ import no framework. Targets (issue 8): `summary resnet50.cnn --format json` at 
 PyTorch ResNet-50 (Keras applications' layout: convs with biases, batch norm eps 1.001e-5).
 
     python benchmarks/bench_summary.py [--repeats 5] [--framework-repeats 3] [--no-keras]
-                                       [--resnet50 specs/resnet50.cnn] [--stand-in]
+                                       [--resnet50 specs/zoo/resnet50.cnn] [--stand-in]
 
-Without specs/resnet50.cnn (or with --stand-in) the ResNet-50 rows use a generated stand-in: a
+Without specs/zoo/resnet50.cnn (or with --stand-in) the ResNet-50 rows use a generated stand-in: a
 chain with ResNet-50's node count and shapes (no shortcuts), whose counts are not compared.
 """
 
@@ -43,7 +43,7 @@ from common import (
     verdict,
 )
 
-SPEC, RESNET50 = "specs/vgg16.cnn", "specs/resnet50.cnn"
+SPEC, RESNET50 = "specs/zoo/vgg16.cnn", "specs/zoo/resnet50.cnn"
 VGG16_PARAMS = 138_357_544
 RESNET50_PARAMS, RESNET50_BUFFERS = 25_636_712, 53_120  # Keras's count; torch's BN statistics
 TARGET_S = 0.2
@@ -159,7 +159,7 @@ STAGES = ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2))  # filters, blocks,
 
 def resnet50_stand_in() -> str:
     """A chain with ResNet-50's nodes in order (the shortcut branches laid in line, the adds as
-    relu layers) for timing before specs/resnet50.cnn exists; its counts are not ResNet-50's."""
+    relu layers) for timing before specs/zoo/resnet50.cnn exists; its counts are not ResNet-50's."""
     lines = ['network ResNet50_stand_in "ResNet-50\'s nodes as a chain (a benchmark stand-in)"',
              "input 224x224x3", "conv1_pad: zeropad 3", "conv1_conv: conv 64 7x7 stride=2 round=floor",
              "conv1_bn: batchnorm eps=1.001e-5 -> relu", "pool1_pad: zeropad 1",

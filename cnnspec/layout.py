@@ -10,8 +10,9 @@ piece), or ``None`` for a piece already in NHWC order. Pieces whose two orders c
 (``C == 1`` or ``H*W == 1``) count as NHWC, and an order of NHWC pieces only is ``None``, so
 equal orders compare equal.
 
-How each node kind treats the order (``flat_order`` of its kind): ``makes`` (flatten of an
-image: one piece), ``keeps`` (dropout, activation, batch norm; flatten of a flat value: the
+How each node kind treats the order (``flat_order`` of its kind): ``makes`` (flatten or
+reshape of an image to a flat vector: one piece, since both emit ``torch.flatten`` of the NCHW
+tensor), ``keeps`` (dropout, activation, batch norm; flatten or reshape of a flat value: the
 input's order), ``concat`` (a flat concat: the inputs' pieces end to end, offsets implied by
 the lengths), ``elementwise`` (add, multiply: when the flat inputs' orders differ, the generated
 code converts every input that is not in NHWC order to NHWC order explicitly (`_to_nhwc`), and
@@ -19,6 +20,13 @@ the result is in NHWC order; a flat gate of an image multiply is always converte
 (dense, global pooling, everything else: NHWC order). A dense layer or a 1-D batch norm reads
 its input in the input's order: its rows are permuted when portable weights are loaded
 (``torch_rows``), and back when they are saved (``portable_rows``).
+
+Images carry no order (PyTorch holds them NCHW, the spec NHWC, and every image kind knows it):
+a keepdims global pool (1x1xC), a per-pixel dense (HxWxN), upsample and crop give images. The
+one kind that turns a flat value into an image, ``reshape`` (e.g. C -> 1x1xC, or a flatten's
+vector back to HxWxC), must read its input in NHWC order: ``image_source_order`` gives the
+order the generated code undoes first (``_to_nhwc``, or, for one NCHW piece, a reshape of the
+vector to that piece's NCHW image).
 """
 
 from __future__ import annotations
@@ -82,6 +90,15 @@ def node_order(network, node, orders: dict[str, Order]) -> Order:
         found = {orders.get(name) for name in node.inputs}
         return first if len(found) == 1 else None
     return None
+
+
+def image_source_order(node, orders: dict[str, Order]) -> Order:
+    """For a node that makes an image from a flat input (reshape): its input's order in the
+    PyTorch model, which the generated code must undo before it reads the vector in NHWC
+    order. None: the input is an image, or its flat value is in NHWC order already."""
+    if len(node.out_shape) != 3 or len(node.in_shape) != 1 or not node.inputs:
+        return None
+    return orders.get(node.inputs[0])
 
 
 def converted_inputs(network, node, orders: dict[str, Order]) -> tuple[bool, ...]:

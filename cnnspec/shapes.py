@@ -134,3 +134,50 @@ def solve_stride(n: int, out: int, f: int, lo: int, hi: int, d: int = 1) -> list
     if span % (out - 1):
         return []
     return [span // (out - 1)] if span // (out - 1) >= 1 else []
+
+
+# --- depthwise, separable and transposed convolutions (issue 9) ---
+
+def depthwise_macs(out_h: int, out_w: int, kh: int, kw: int, channels: int, multiplier: int) -> int:
+    """One kh*kw window per output channel c*m + j: H'W' kh kw C m."""
+    return out_h * out_w * kh * kw * channels * multiplier
+
+
+def separable_macs(out_h: int, out_w: int, kh: int, kw: int, channels: int, multiplier: int,
+                   filters: int) -> int:
+    """The depthwise part plus the pointwise 1x1 conv: H'W' (kh kw C m + C m N)."""
+    return out_h * out_w * channels * multiplier * (kh * kw + filters)
+
+
+def transposed_full(n: int, f: int, s: int, d: int = 1) -> int:
+    """Length of a transposed convolution's whole output before cropping: (N-1)S + d(F-1) + 1."""
+    return (n - 1) * s + effective_kernel(f, d)
+
+
+def transposed_output(n: int, f: int, s: int, lo: int, hi: int, output_padding: int = 0,
+                      d: int = 1) -> int:
+    """Explicit padding crops lo and hi from the whole output (PyTorch's meaning), then
+    output_padding rows are added at the end: (N-1)S - lo - hi + d(F-1) + output_padding + 1."""
+    return transposed_full(n, f, s, d) - lo - hi + output_padding
+
+
+def transposed_same(n: int, f: int, s: int, d: int = 1) -> tuple[int, int, int]:
+    """Keras's (TensorFlow's) 'same' as (lo, hi, output_padding): out = N*S. The whole output
+    is cropped by d(F-1)+1-S, the extra row after (bottom/right); when the kernel spans less
+    than the stride, nothing is cropped and S - d(F-1) - 1 zero rows are added at the end."""
+    total = effective_kernel(f, d) - s
+    if total < 0:
+        return 0, 0, -total
+    return total // 2, total - total // 2, 0
+
+
+def transposed_valid(n: int, f: int, s: int, d: int = 1) -> tuple[int, int, int]:
+    """Keras's 'valid' as (lo, hi, output_padding): nothing cropped, and when the kernel spans
+    less than the stride, zero rows up to N*S: out = N*S + max(d(F-1)+1 - S, 0)."""
+    return 0, 0, max(s - effective_kernel(f, d), 0)
+
+
+def transposed_macs(in_h: int, in_w: int, kh: int, kw: int, c_in: int, groups: int,
+                    filters: int) -> int:
+    """Every input pixel scatters a kh*kw patch for its group's outputs: H W kh kw C (N/groups)."""
+    return in_h * in_w * kh * kw * c_in * (filters // groups)

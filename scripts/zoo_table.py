@@ -19,29 +19,32 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import cnnspec  # noqa: E402
+import cnnspec
 
 ZOO, PAGE = ROOT / "specs" / "zoo", ROOT / "docs" / "zoo.md"
 BEGIN, END = "<!-- zoo table: begin -->", "<!-- zoo table: end -->"
 KERAS = ("VGG16", "VGG19", "ResNet50", "ResNet50V2", "MobileNet", "MobileNetV2", "DenseNet121",
-         "InceptionV3", "Xception", "EfficientNetB0", "ConvNeXtTiny")
+         "InceptionV3", "Xception", "EfficientNetB0", "ConvNeXtTiny")  # issue 9's eleven
+ALSO = {"MobileNetV3Small": "`keras.applications.MobileNetV3Small`",
+        "ResNet18": "torchvision's `resnet18`"}
 
 
 def row(path: Path) -> tuple[int, str]:
     """(sort key, Markdown row) of one spec: the Keras applications first, in KERAS order."""
     net = cnnspec.load(path)
     keras = net.name if net.name in KERAS else None
+    same_as = f"`keras.applications.{keras}`" if keras else ALSO.get(net.name, "-")
     cells = [f"[{net.name}](../specs/zoo/{path.name})", "x".join(map(str, net.input_shape)),
              f"{len(net.nodes) - 1}", f"{net.total_params:,}", f"{net.trainable_params:,}",
              f"{net.total_params - net.trainable_params:,}", f"{net.macs / 1e9:.2f} G",
-             f"`keras.applications.{keras}`" if keras else "-"]
+             same_as]
     key = KERAS.index(keras) if keras else len(KERAS)
     return key, "| " + " | ".join(cells) + " |"
 
 
 def table() -> str:
     rows = sorted((row(p) for p in sorted(ZOO.glob("*.cnn"))), key=lambda kr: kr[0])
-    head = ("| model | input | layers | params | trainable | non-trainable | MACs | Keras |\n"
+    head = ("| model | input | layers | params | trainable | non-trainable | MACs | reproduces |\n"
             "|---|---|---|---|---|---|---|---|")
     return "\n".join([head, *(r for _, r in rows)])
 

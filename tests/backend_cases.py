@@ -144,14 +144,20 @@ def _reference_node(net, node, p, xs):
         y = F.conv2d(F.pad(_nchw(x), (left, right, t, b)), w, bias, a["stride"], 0,
                      a["dilation"], a["groups"])
         return _activation(_nhwc(y), a)
-    if node.kind == "dense":
+    if node.kind == "dense":  # F.linear maps the last axis: a flat vector, or (per_pixel) each pixel
+        assert a.get("per_pixel", False) == (x.ndim == 4), "reference: per_pixel exactly for images"
         bias = torch.as_tensor(p[f"{key}.bias"]) if a["bias"] else None
-        y = F.linear(torch.as_tensor(x), torch.as_tensor(p[f"{key}.kernel"]).T, bias)
+        y = F.linear(torch.tensor(x), torch.as_tensor(p[f"{key}.kernel"]).T, bias)
         return _activation(y.numpy(), a)
+    if node.kind in ("globalavgpool", "globalmaxpool"):
+        pool = F.adaptive_avg_pool2d if node.kind == "globalavgpool" else F.adaptive_max_pool2d
+        y = pool(_nchw(x), 1)  # (batch, C, 1, 1)
+        return _nhwc(y) if a.get("keepdims") else y.flatten(1).numpy()
     if node.kind == "batchnorm":
         t = torch.as_tensor(x)
         t = _nchw(x) if t.ndim == 4 else t
-        y = F.batch_norm(t, *(torch.as_tensor(p[f"{key}.{n}"]) for n in
+        present = {w.name for w in node.weights}  # scale=false: no gamma; center=false: no beta
+        y = F.batch_norm(t, *(torch.as_tensor(p[f"{key}.{n}"]) if n in present else None for n in
                               ("moving_mean", "moving_variance", "gamma", "beta")),
                          training=False, eps=a["eps"])
         return _activation(_nhwc(y) if y.ndim == 4 else y.numpy(), a)
@@ -171,9 +177,7 @@ def _reference_node(net, node, p, xs):
         layer = {"add": keras.layers.Add(dtype=dtype), "multiply": keras.layers.Multiply(dtype=dtype),
                  "concat": keras.layers.Concatenate(axis=-1, dtype=dtype)}[node.kind]
         return _activation(np.asarray(layer(list(xs))), a)
-    simple = {"globalavgpool": lambda v: v.mean(axis=(1, 2)),
-              "globalmaxpool": lambda v: v.max(axis=(1, 2)),
-              "flatten": lambda v: v.reshape(len(v), -1), "dropout": lambda v: v,
+    simple = {"flatten": lambda v: v.reshape(len(v), -1), "dropout": lambda v: v,
               "activation": lambda v: _activation(v, a)}
     return simple[node.kind](x)
 

@@ -416,7 +416,7 @@ def test_zoo_graph_specs_verify_in_all_three_backends(spec):
 
 
 def test_resnet18_is_one_module_per_block_definition_with_torchvision_keys():
-    net = cnnspec.load(ROOT / "specs" / "resnet18.cnn")
+    net = cnnspec.load(ROOT / "specs" / "zoo" / "resnet18.cnn")
     code = cnnspec.compile(net, "torch")
     assert code.count("(nn.Module):") == 2  # `basic` (its downsample optional) and the network
     assert "    def __init__(self, in_channels: int, filters: int, stride: int, downsample: bool = False) -> None:" in code
@@ -434,7 +434,7 @@ def init_params(code: str, cls: str) -> list[str]:
 
 
 def test_block_constructor_parameters_are_named_after_the_blocks_own_parameters():
-    net = cnnspec.load(ROOT / "specs" / "resnet50.cnn")
+    net = cnnspec.load(ROOT / "specs" / "zoo" / "resnet50.cnn")
     assert dict(next(i for i in net.instances if i.name == "conv3.0").args) == \
         {"filters": 128, "stride": 2}  # after the default and first(stride=2)
     assert dict(next(i for i in net.instances if i.name == "conv3.1").args) == \
@@ -453,7 +453,7 @@ def test_block_constructor_parameters_are_named_after_the_blocks_own_parameters(
 
 
 def test_resnet50_is_one_module_per_block_definition_and_verifies():
-    net = cnnspec.load(ROOT / "specs" / "resnet50.cnn")
+    net = cnnspec.load(ROOT / "specs" / "zoo" / "resnet50.cnn")
     code = cnnspec.compile(net, "torch")
     assert code.count("(nn.Module):") == 2  # `bottleneck` (its projection optional), the network
     assert init_params(code, "Bottleneck")[-1] == "conv0"  # the optional lines' flag, last

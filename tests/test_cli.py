@@ -63,10 +63,10 @@ def test_check_text_diagnostics(spec):
 
 def test_check_several_files_reports_each(spec):
     bad = spec(BAD, "bad.cnn")
-    run = cnnspec("check", LENET, bad, "specs/vgg16.cnn")
+    run = cnnspec("check", LENET, bad, "specs/zoo/vgg16.cnn")
     assert run.returncode == 1
     assert re.findall(r"^(\S+): (ok|\d+ error)", run.stdout, re.MULTILINE) == [
-        (LENET, "ok"), (bad, "2 error"), ("specs/vgg16.cnn", "ok")]
+        (LENET, "ok"), (bad, "2 error"), ("specs/zoo/vgg16.cnn", "ok")]
 
 
 def test_warnings_pass_unless_strict(spec):
@@ -267,7 +267,7 @@ print("HEAVY", heavy, file=sys.stderr)
 """
 
 
-@pytest.mark.parametrize("args", [["check", LENET, "specs/vgg16.cnn"],
+@pytest.mark.parametrize("args", [["check", LENET, "specs/zoo/vgg16.cnn"],
                                   ["summary", "--format", "json", LENET],
                                   ["summary", "specs/transfer_finetune.cnn"]])
 def test_check_and_summary_import_no_framework(args):

@@ -119,7 +119,7 @@ def test_w210_inside_a_block_names_the_hierarchical_node():
 
 
 CHAIN_SPECS = ("bottleneck_1x1", "digits_base", "lenet5", "mnist_tutorial", "multichannel",
-               "multichannel_stacked", "transfer_feature_extraction", "transfer_finetune", "vgg16")
+               "multichannel_stacked", "transfer_feature_extraction", "transfer_finetune", "zoo/vgg16")
 
 
 def test_every_chain_spec_still_reads_the_line_above():

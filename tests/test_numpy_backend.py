@@ -481,7 +481,7 @@ def test_generated_code_reads_well(source):
 def test_generation_is_deterministic_across_processes():
     script = ("import cnnspec, sys; from cnnspec.backends.numpy import generate; "
               "sys.stdout.write(generate(cnnspec.load(sys.argv[1])))")
-    spec_file = ROOT / "specs" / "vgg16.cnn"
+    spec_file = ROOT / "specs" / "zoo" / "vgg16.cnn"
     runs = set()
     for seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": seed}

@@ -261,7 +261,7 @@ def test_fact_solving_the_kernel_and_the_padding():
 
 @pytest.fixture(scope="module")
 def specs():
-    return {p.stem: cnnspec.load(p) for p in SPECS.glob("*.cnn")}
+    return {p.stem: cnnspec.load(p) for p in [*SPECS.glob("*.cnn"), SPECS / "zoo" / "vgg16.cnn"]}
 
 
 def test_fact_mnist_tutorial(specs):

@@ -33,16 +33,22 @@ from cnnspec.source import SourceFile
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 GRAPH_SPECS = ("resnet18", "resnet50", "densenet121", "inception_module", "two_heads")
+ZOO = ("resnet18", "resnet50", "densenet121")  # moved to specs/zoo/ by issue 9
+
+
+def spec_path(stem: str) -> Path:
+    """specs/zoo/STEM.cnn for the zoo models, specs/STEM.cnn for the others."""
+    return SPECS / "zoo" / f"{stem}.cnn" if stem in ZOO else SPECS / f"{stem}.cnn"
 WEIGHTED = ("conv", "dense", "batchnorm")
 
 
 @functools.cache
 def checked(stem: str) -> Network:
     """The spec's network; it must check without any diagnostic (its expect lines included)."""
-    network, diags = analyse(SourceFile.read(SPECS / f"{stem}.cnn"))
+    network, diags = analyse(SourceFile.read(spec_path(stem)))
     shown = [f"{d.span.line}:{d.span.col} {d.code} {d.message}" for d in diags[:5]]
     assert network is not None and not diags, (
-        f"specs/{stem}.cnn does not check clean (it needs issue 8's graph frontend): {shown}")
+        f"{spec_path(stem)} does not check clean (it needs issue 8's graph frontend): {shown}")
     return network
 
 
@@ -421,7 +427,7 @@ def randomised_resnet18():
 
 
 def test_resnet18_outputs_equal_torch():
-    """specs/resnet18.cnn built for NumPy with the hand-written model's weights gives its logits."""
+    """specs/zoo/resnet18.cnn built for NumPy with the hand-written model's weights gives its logits."""
     torch = pytest.importorskip("torch")
     import numpy as np
 
@@ -466,7 +472,7 @@ def test_two_heads_outputs():
 
 def statements(stem: str, expectations: bool = True) -> list[tuple[int, str]]:
     """(line, text) of the spec's statements, comments and blank lines left out."""
-    lines = (SPECS / f"{stem}.cnn").read_text().splitlines()
+    lines = spec_path(stem).read_text().splitlines()
     code = [(i, line.split("#", 1)[0].rstrip()) for i, line in enumerate(lines, 1)]
     return [(i, s) for i, s in code if s.strip() and (expectations or not s.startswith("expect"))]
 
@@ -479,7 +485,7 @@ def off_by_one(line: str) -> str:
 @pytest.mark.parametrize("stem", GRAPH_SPECS)
 def test_every_expectation_is_live(stem):
     checked(stem)
-    path = SPECS / f"{stem}.cnn"
+    path = spec_path(stem)
     lines = path.read_text().splitlines()
     expects = [i for i, s in statements(stem) if s.startswith("expect ")]
     assert len(expects) >= 5
@@ -501,7 +507,7 @@ def test_the_range_example_of_semantics_md():
     not the projection conv0/bn0 (which reads the block's input, not conv1)."""
     import cnnspec
     checked("resnet50")
-    lines = (SPECS / "resnet50.cnn").read_text().splitlines()
+    lines = spec_path("resnet50").read_text().splitlines()
     text = "\n".join(line for line in lines if "trainable_params" not in line)
     network = cnnspec.loads(text + "\nfreeze conv3.0.conv1..conv3.0.out\n")
     assert [n.name for n in network.nodes if n.frozen] == \

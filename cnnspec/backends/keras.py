@@ -237,12 +237,14 @@ def conv_steps(node: Node) -> list[Step]:
 
 
 def dense_steps(node: Node) -> list[Step]:
+    """Dense; per_pixel too, since Keras's Dense maps the last axis of any input."""
     args = [str(node.attrs["units"])] + ([] if node.attrs["bias"] else ["use_bias=False"])
     return fused(node, Step("dense", "Dense", args, node.out_shape, node.params, True))
 
 
 def batchnorm_steps(node: Node) -> list[Step]:
     args = ["axis=-1", f"epsilon={node.attrs['eps']!r}", f"momentum={node.attrs['momentum']!r}"]
+    args += [f"{flag}=False" for flag in ("center", "scale") if not node.attrs.get(flag, True)]
     core = Step("norm", "BatchNormalization", args, node.out_shape, node.params, True)
     return fused(node, core, allowed=())
 
@@ -263,10 +265,9 @@ def pool_steps(node: Node) -> list[Step]:
 
 def simple_steps(node: Node) -> list[Step]:
     kind, a, shape = node.kind, node.attrs, node.out_shape
-    if kind == "globalavgpool":
-        return [Step("pool", "GlobalAveragePooling2D", [], shape)]
-    if kind == "globalmaxpool":
-        return [Step("pool", "GlobalMaxPooling2D", [], shape)]
+    if kind in ("globalavgpool", "globalmaxpool"):
+        ctor = "GlobalAveragePooling2D" if kind == "globalavgpool" else "GlobalMaxPooling2D"
+        return [Step("pool", ctor, ["keepdims=True"] if a.get("keepdims") else [], shape)]
     if kind == "flatten":
         return [Step("flatten", "Flatten", [], shape)]
     if kind == "dropout":

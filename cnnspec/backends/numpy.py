@@ -188,8 +188,11 @@ def _window_counts(n, out, k, s, padding, count_include_pad):
 
 _BATCHNORM = '''
 def _batchnorm(x, gamma, beta, mean, variance, eps):
-    """Batch normalisation at inference over the last (channel) axis."""
-    return (x - mean) * (gamma / np.sqrt(variance + eps)) + beta
+    """Batch normalisation at inference over the last (channel) axis: (x - mean) * gamma /
+    sqrt(variance + eps) + beta, gamma None for scale=false (1), beta None for center=false (0)."""
+    factor = 1.0 / np.sqrt(variance + eps) if gamma is None else gamma / np.sqrt(variance + eps)
+    y = (x - mean) * factor
+    return y if beta is None else y + beta
 '''
 
 # name -> (source, helpers it calls); emitted in this order
@@ -447,7 +450,8 @@ class NumpyEmitter(ConvKinds, NormKinds, ShapeKinds, Emitter):
 
     def global_pool(self, node: Node) -> list[str]:
         op = "mean" if node.attrs["op"] == "avg" else "max"
-        return self.assign(node, f"{self.src(node)}.{op}(axis=(1, 2))")
+        keep = ", keepdims=True" if node.attrs.get("keepdims") else ""
+        return self.assign(node, f"{self.src(node)}.{op}(axis=(1, 2){keep})")
 
     globalavgpool_layer = globalmaxpool_layer = global_pool
 
@@ -460,12 +464,20 @@ class NumpyEmitter(ConvKinds, NormKinds, ShapeKinds, Emitter):
         return self.assign(node, f"_pad({self.src(node)}, {tuple(node.attrs['padding'])}, 0.0)")
 
     def dense_layer(self, node: Node) -> list[str]:
+        """x @ kernel; per pixel, the pixels as the rows of one GEMM: (n*h*w, c) @ (c, units)."""
         bias = f" + {tensor(node, 'bias')}" if node.attrs["bias"] else ""
-        return self.assign(node, f"{self.src(node)} @ {tensor(node, 'kernel')}{bias}")
+        src = self.src(node)
+        if not node.attrs.get("per_pixel"):
+            return self.assign(node, f"{src} @ {tensor(node, 'kernel')}{bias}")
+        (h, w, c), units = node.in_shape, node.attrs["units"]
+        rows = f"{src}.reshape(-1, {c}) @ {tensor(node, 'kernel')}{bias}"
+        return self.assign(node, f"({rows}).reshape({src}.shape[0], {h}, {w}, {units})")
 
     def batchnorm_layer(self, node: Node) -> list[str]:
         self.used.add("batchnorm")
-        names = ", ".join(tensor(node, t) for t in ("gamma", "beta", "moving_mean", "moving_variance"))
+        present = {w.name for w in node.weights}  # no gamma with scale=false, no beta with center=false
+        names = ", ".join(tensor(node, t) if t in present else "None"
+                          for t in ("gamma", "beta", "moving_mean", "moving_variance"))
         return self.assign(node, f"_batchnorm({self.src(node)}, {names}, eps={float(node.attrs['eps'])!r})")
 
     def dropout_layer(self, node: Node) -> list[str]:

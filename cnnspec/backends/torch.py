@@ -28,7 +28,7 @@ from ..names import TORCH_MODULE_GLOBALS, UNSAFE_ATTRIBUTES, torch_attribute_nam
 from . import class_name, torch_blocks
 from .base import Emitter, fused_activation, value_names
 from .torch_convs import ConvKinds
-from .torch_norms import NormKinds
+from .torch_norms import NormKinds, affine_module
 from .torch_parts import Emitted, activation, activation_module, nchw, optional, pair, uses_f
 from .torch_reshapes import ShapeKinds
 
@@ -304,29 +304,41 @@ class Generator(ConvKinds, NormKinds, ShapeKinds, Emitter):
         a = node.attrs
         attr, key = self.attrs[node.name], node.name
         bias = "" if a["bias"] else ", bias=False"
-        module = f"nn.Linear({node.in_shape[0]}, {a['units']}{bias})"
+        module = f"nn.Linear({node.in_shape[-1]}, {a['units']}{bias})"
         to_torch, to_portable = self.row_orders(node)
         loads = [f'_copy(model.{attr}.weight, params["{key}.kernel"]{to_torch}.T, "{key}.kernel")']
         saves = [f'"{key}.kernel": _numpy(model.{attr}.weight).T{to_portable}']
         if a["bias"]:
             loads.append(f'_copy(model.{attr}.bias, params["{key}.bias"], "{key}.bias")')
             saves.append(f'"{key}.bias": _numpy(model.{attr}.bias)')
-        return Emitted(activation(f"self.{attr}({self.src(node)})", a), module, loads, saves, uses_f=uses_f(a))
+        call = f"self.{attr}({self.src(node)})"
+        if a.get("per_pixel"):  # nn.Linear over channels-last pixels, back to NCHW
+            call = f"self.{attr}({self.src(node)}.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)"
+        return Emitted(activation(call, a), module, loads, saves, uses_f=uses_f(a))
 
     def batchnorm_layer(self, node: Node) -> Emitted:
+        """nn.BatchNorm1d/2d; without gamma (scale=false) or beta (center=false): affine=False
+        when both are missing, else the missing one a constant buffer (_partial_affine)."""
         a = node.attrs
         attr, key = self.attrs[node.name], node.name
         dims = "2d" if len(node.in_shape) == 3 else "1d"
         momentum = round(1.0 - a["momentum"], 12)  # PyTorch's momentum is 1 - Keras's
+        scale, center = a.get("scale", True), a.get("center", True)
+        affine = "" if scale or center else ", affine=False"
         module = (f"nn.BatchNorm{dims}({node.in_shape[-1]}, eps={a['eps']!r}, "
-                  f"momentum={momentum!r})")
+                  f"momentum={momentum!r}{affine})")
+        module, helpers = affine_module(module, scale, center) if affine == "" else (module, ())
         to_torch, to_portable = self.row_orders(node)
+        present = {w.name for w in node.weights}
         loads, saves = [], []
         for torch_name, name in BATCHNORM_TENSORS:
+            if name not in present:
+                continue
             loads.append(f'_copy(model.{attr}.{torch_name}, params["{key}.{name}"]{to_torch}, '
                          f'"{key}.{name}")')
             saves.append(f'"{key}.{name}": _numpy(model.{attr}.{torch_name}){to_portable}')
-        return Emitted(activation(f"self.{attr}({self.src(node)})", a), module, loads, saves, uses_f=uses_f(a))
+        return Emitted(activation(f"self.{attr}({self.src(node)})", a), module, loads, saves,
+                       uses_f=uses_f(a), helpers=helpers)
 
     def maxpool_layer(self, node: Node) -> Emitted:
         return self.pool(node)
@@ -357,10 +369,12 @@ class Generator(ConvKinds, NormKinds, ShapeKinds, Emitter):
         return Emitted(f"self.{self.attrs[node.name]}({self.src(node)})", module, uses_f=True)
 
     def globalavgpool_layer(self, node: Node) -> Emitted:
-        return Emitted(f"torch.mean({self.src(node)}, dim=(2, 3))")
+        keep = ", keepdim=True" if node.attrs.get("keepdims") else ""
+        return Emitted(f"torch.mean({self.src(node)}, dim=(2, 3){keep})")
 
     def globalmaxpool_layer(self, node: Node) -> Emitted:
-        return Emitted(f"torch.amax({self.src(node)}, dim=(2, 3))")
+        keep = ", keepdim=True" if node.attrs.get("keepdims") else ""
+        return Emitted(f"torch.amax({self.src(node)}, dim=(2, 3){keep})")
 
     def flatten_layer(self, node: Node) -> Emitted:
         return Emitted(f"torch.flatten({self.src(node)}, 1)")

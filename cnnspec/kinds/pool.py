@@ -54,10 +54,17 @@ class Pool(Kind):
 
 
 class GlobalPool(Kind):
+    """One value per channel: C, or 1x1xC with keepdims=true (squeeze-excite's input)."""
+
+    options = frozenset({"keepdims"})
+
     def __init__(self, op: str):
         self.op = op
 
     def resolve(self, r: ArgReader, layer, in_shape) -> Resolved | None:
-        if not need_image(r, layer, in_shape):
+        keep_v = r.value("keepdims")
+        keep = r.bool_of(keep_v, "keepdims") if keep_v else False
+        if keep is None or not need_image(r, layer, in_shape):
             return None
-        return Resolved({"op": self.op}, (in_shape[2],))
+        out = (1, 1, in_shape[2]) if keep else (in_shape[2],)
+        return Resolved({"op": self.op, "keepdims": keep}, out)

@@ -1,4 +1,4 @@
-"""The `cnnspec` command line: check, summary, compile, verify (design.md section 5)."""
+"""The `cnnspec` command line: check, summary, compile, verify (design.md section 5), keras."""
 
 from __future__ import annotations
 
@@ -157,6 +157,15 @@ def cmd_verify(args) -> int:
     return run_verify(args, read_source(args.file))
 
 
+def cmd_keras(args) -> int:
+    """`cnnspec keras`: a Keras model -> its spec and portable weights (cnnspec/interop/cli.py)."""
+    from .interop.cli import KerasUsageError, run_keras
+    try:
+        return run_keras(args)
+    except KerasUsageError as err:
+        raise UsageError(str(err)) from None
+
+
 class StoreOnce(argparse.Action):
     """An option's value; giving the option twice is an error instead of the last one winning."""
 
@@ -249,6 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text", help="a text table or a JSON object")
     _add_stage(p, "the training stage to build (inference is the same in every stage)")
     p.set_defaults(func=cmd_verify)
+    from .interop.cli import add_arguments as add_keras_arguments
+    p = _command(sub, "keras", "turn a Keras model (keras.applications or .keras) into a spec "
+                 "and portable weights")
+    add_keras_arguments(p)
+    p.set_defaults(func=cmd_keras)
     return parser
 
 

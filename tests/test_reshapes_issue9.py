@@ -17,7 +17,7 @@ import pytest
 from test_checker_errors import diagnostics
 
 import cnnspec
-from cnnspec import runtime
+from cnnspec import layout, runtime
 from cnnspec.backends import torch_reshapes
 from cnnspec.weights import init_weights
 
@@ -114,6 +114,19 @@ def test_upsampling_matches_torch_interpolate_in_every_backend(dtype, tol):
                             align_corners=corners).permute(0, 2, 3, 1).numpy()
         for target in TARGETS:
             assert worst(got[target][name], ref) <= tol, (target, name)
+
+
+def test_bilinear_upsampling_of_a_one_pixel_axis_copies_it_in_both_modes():
+    net = cnnspec.loads("network t\ninput 1x2x2\nh: upsample 3x2 mode=bilinear\n"
+                        "c: upsample 3x2 mode=bilinear align_corners=true from=input\noutput h, c\n")
+    x = np.random.default_rng(5).standard_normal((2, 1, 2, 2))
+    got = layers_of(net, {}, x)
+    for name, corners in (("h", False), ("c", True)):
+        ref = F.interpolate(nchw(x), scale_factor=(3.0, 2.0), mode="bilinear",
+                            align_corners=corners).permute(0, 2, 3, 1).numpy()
+        np.testing.assert_allclose(ref[:, 0], ref[:, 2], rtol=0, atol=1e-15)  # the one row, copied
+        for target in TARGETS:
+            assert worst(got[target][name], ref) <= TOL64, (target, name)
 
 
 def test_upsampling_matches_keras_upsampling2d_where_keras_has_the_mode():
@@ -216,6 +229,17 @@ def test_a_naive_nchw_reshape_in_pytorch_is_caught(monkeypatch):
     assert worst(runtime.run_layers(model, "torch", net, x)["fc2"], fc2) > 1e-3
 
 
+def test_layout_orders_of_reshapes():
+    """A reshape to N makes a piece as a flatten does; N -> N keeps it; N -> image reads it."""
+    net = cnnspec.loads(TRAP)
+    orders = layout.flat_orders(net)
+    assert orders == {"f": ((36, (4, 3, 3)),), "flat": ((24, (2, 4, 3)),)}  # fc's output: NHWC
+    assert layout.image_source_order(net.node("img"), orders) == ((36, (4, 3, 3)),)
+    assert layout.image_source_order(net.node("back"), orders) is None
+    keep = cnnspec.loads("network k\ninput 2x2x3\nf: flatten\nr: reshape 12\nd: dense 2\n")
+    assert layout.flat_orders(keep) == {"f": ((12, (2, 2, 3)),), "r": ((12, (2, 2, 3)),)}
+
+
 def test_torch_code_reads_flat_values_in_nhwc_order():
     code = cnnspec.compile(cnnspec.loads(TRAP), "torch")
     assert "f = torch.flatten(x, 1)  # 36 (NCHW order)" in code
@@ -262,6 +286,50 @@ def test_squeeze_excite_both_ways_agree_with_keras():
         assert worst(values["se2"], want) <= TOL64, target
 
 
+BLOCK_SE = """network blockse
+input 6x6x3
+stem: conv 8 3x3 pad=1
+
+block se(reduce)
+  sq: globalavgpool
+  r: reshape 1x1x?
+  red: conv reduce 1x1 -> relu
+  ex: conv in.channels 1x1 -> sigmoid
+  g: multiply in ex
+end
+
+a: se 2
+wide: conv 12 1x1
+b: se 4
+"""
+
+
+def test_a_block_reshapes_to_1x1xc_with_a_solved_channel_count():
+    """`reshape 1x1x?` solves C per instance (8, then 12), as Keras's Reshape((1, 1, -1))."""
+    net = cnnspec.loads(BLOCK_SE)
+    assert net.node("a.r").out_shape == (1, 1, 8) and net.node("b.r").out_shape == (1, 1, 12)
+    params = init_weights(net, seed=9, dtype="float64")
+    x = np.random.default_rng(9).standard_normal((2, 6, 6, 3))
+    got = layers_of(net, params, x)
+    inp = keras.Input((6, 6, 3), dtype="float64")
+    y = keras.layers.Conv2D(8, 3, padding="same", dtype="float64", name="stem")(inp)
+    for name, reduce, wide in (("a", 2, "wide"), ("b", 4, None)):
+        pool = keras.layers.GlobalAveragePooling2D(dtype="float64")(y)
+        gate = keras.layers.Reshape((1, 1, -1), dtype="float64")(pool)
+        gate = keras.layers.Conv2D(reduce, 1, activation="relu", dtype="float64", name=f"{name}.red")(gate)
+        gate = keras.layers.Conv2D(y.shape[-1], 1, activation="sigmoid", dtype="float64",
+                                   name=f"{name}.ex")(gate)
+        y = keras.layers.Multiply(dtype="float64")([y, gate])
+        if wide:
+            y = keras.layers.Conv2D(12, 1, dtype="float64", name=wide)(y)
+    model = keras.Model(inp, y)
+    for name in ("stem", "a.red", "a.ex", "wide", "b.red", "b.ex"):
+        model.get_layer(name).set_weights([params[f"{name}.kernel"], params[f"{name}.bias"]])
+    want = np.asarray(model(x))
+    for target in TARGETS:
+        assert worst(got[target]["b.g"], want) <= TOL64, target
+
+
 # --- per-pixel dense: Keras's Dense on a 4-D input, nn.Linear in PyTorch ---
 
 def test_per_pixel_dense_matches_keras_dense_and_its_kernel_loads_and_saves():
@@ -299,6 +367,8 @@ ERRORS = [  # (spec, code, line, col, fragment of the message or the hint)
     (IN + "r: reshape 100\n", "E305", 3, 1, "has 192"),
     (IN + "r: reshape 8x24\n", "E103", 3, 12, "HxWxC or a flat length"),
     (IN + "r: reshape\n", "E104", 3, 1, "dimensions"),
+    (IN + "r: reshape 5x?x?\n", "E306", 3, 12, "more than one '?'"),
+    (IN + "r: reshape 5x?x1\n", "E306", 3, 12, "does not divide 192"),
     (IN + "c: crop (4, 4, 0, 0)\n", "E106", 3, 9, "removes all"),
     (IN + "c: crop same\n", "E103", 3, 9, "explicit sizes"),
     (IN + "f: flatten\nc: crop 1\n", "E305", 4, 1, "needs an HxWxC input"),

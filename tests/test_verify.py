@@ -194,10 +194,10 @@ def test_missing_file_exits_2(capsys, tmp_path):
 
 def test_a_spec_with_errors_exits_1_with_diagnostics(capsys, tmp_path):
     path = tmp_path / "bad.cnn"
-    path.write_text("network Bad\ninput 5x5x3\nc: conv 4 3x3 -> swish\nc: dense 3\n")
+    path.write_text("network Bad\ninput 5x5x3\nc: conv 4 3x3 -> swsh\nc: dense 3\n")
     code, out, err = run(capsys, str(path))
     assert code == 1 and out == ""
-    assert "bad.cnn:3:15: error[E101]: unknown activation 'swish'" in err
+    assert "bad.cnn:3:15: error[E101]: unknown activation 'swsh'" in err
     assert "bad.cnn:4:1: error[E201]" in err  # every error, not the first only
 
 

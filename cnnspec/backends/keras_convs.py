@@ -3,11 +3,13 @@
 
 Depthwise and separable are Keras's DepthwiseConv2D and SeparableConv2D, whose weights are the
 portable tensors themselves; padding is theirs (padding="same") only where it equals the
-resolved padding, else an explicit ZeroPadding2D, and a stride together with a dilation (which
-Keras refuses) runs stride 1 and subsamples after, as for conv. A transposed convolution is
+resolved padding, else an explicit ZeroPadding2D; a stride together with a dilation (which
+Keras refuses) or unequal strides (which TensorFlow's depthwise op refuses) run at stride 1
+and subsample after (MaxPooling2D(1, strides)), as conv does. A transposed convolution is
 Keras's Conv2DTranspose where Keras's own rule ("same": out = N*S, "valid") gives exactly the
-spec's crop; anything else (an explicit crop, output_padding, groups, a stride together with a
-dilation) is the small ConvTranspose2D layer written into the generated module.
+spec's crop; anything else (an explicit crop, output_padding, groups, a dilation, which
+TensorFlow's CPU kernel refuses) is the small ConvTranspose2D layer written into the
+generated module.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ CONV_TRANSPOSE_LAYER = '''
 @keras.saving.register_keras_serializable(package="cnnspec")
 class ConvTranspose2D(keras.layers.Layer):
     """A transposed convolution with cnnspec's exact geometry, where Conv2DTranspose has none:
-    groups, a stride together with a dilation, and an explicit crop.
+    groups, a dilation (TensorFlow's CPU kernel has none), and an explicit crop.
 
     Input pixel (a, b) adds x[a, b] @ kernel[i, j] (per group) to output pixel
     (a*sh + i*dh - top, b*sw + j*dw - left): the whole output is computed with
@@ -84,7 +86,8 @@ def window_steps(node: Node, ctor: str, args: list[str]) -> list[Step]:
     """A Keras conv-like layer (DepthwiseConv2D, SeparableConv2D) with the node's padding,
     stride and dilation, as keras.py's conv_steps writes Conv2D; `args` come first."""
     a = node.attrs
-    split = max(a["stride"]) > 1 and max(a["dilation"]) > 1
+    # TensorFlow's depthwise op takes equal strides only, and Keras no stride with a dilation
+    split = a["stride"][0] != a["stride"][1] or (max(a["stride"]) > 1 and max(a["dilation"]) > 1)
     same = is_keras_same(node) and not split
     steps = [] if same else padding_step(a["padding"], node.in_shape)
     shape = steps[-1].shape if steps else node.in_shape
@@ -108,9 +111,9 @@ def window_steps(node: Node, ctor: str, args: list[str]) -> list[Step]:
 
 def keras_transpose_padding(node: Node) -> str | None:
     """'same' or 'valid' where Keras's Conv2DTranspose computes exactly the node's geometry
-    (no groups, not a stride together with a dilation); else None."""
+    (no groups, no dilation: TensorFlow's CPU kernel has none); else None."""
     a = node.attrs
-    if a["groups"] != 1 or (max(a["stride"]) > 1 and max(a["dilation"]) > 1):
+    if a["groups"] != 1 or a["dilation"] != (1, 1):
         return None
     for mode, rule in (("same", shapes.transposed_same), ("valid", shapes.transposed_valid)):
         axes = [rule(node.in_shape[i], a["kernel_size"][i], a["stride"][i], a["dilation"][i])
@@ -140,7 +143,6 @@ class ConvKinds:
         if mode is not None:
             args = [str(a["filters"]), pair(a["kernel_size"]), f'padding="{mode}"']
             args += [f"strides={pair(a['stride'])}"] if a["stride"] != (1, 1) else []
-            args += [f"dilation_rate={pair(a['dilation'])}"] if a["dilation"] != (1, 1) else []
             return fused(node, Step("conv", "Conv2DTranspose", args + extra, node.out_shape,
                                     node.params, True))
         args = [str(a["filters"]), pair(a["kernel_size"]), pair(a["stride"]),

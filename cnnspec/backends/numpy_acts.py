@@ -56,20 +56,41 @@ def _erfc_large(x):
 
 def _erf(x):
     """The error function, elementwise (computed in float64, returned in x's dtype)."""
-    a = np.abs(x).astype(np.float64)
+    return _by_blocks(_erf_block, x)
+
+
+def _erfc(x):
+    """1 - erf(x), elementwise, without that subtraction's cancellation for large x
+    (erfc(-x) = 2 - erfc(x)); computed in float64, returned in x's dtype."""
+    return _by_blocks(_erfc_block, x)
+
+
+_BLOCK = 1 << 16  # elements per block: a block's temporaries stay in the CPU cache
+
+
+def _by_blocks(function, x):
+    """function over x's elements, _BLOCK at a time: the polynomials make ~40 passes over
+    their arrays, 5x faster from cache than from memory (the loop is over blocks of
+    elements, never over pixels or channels)."""
+    flat = np.ravel(x)
+    out = np.empty(flat.shape, dtype=x.dtype)
+    for start in range(0, flat.size, _BLOCK):
+        out[start:start + _BLOCK] = function(flat[start:start + _BLOCK].astype(np.float64))
+    return out.reshape(np.shape(x))
+
+
+def _erf_block(z):
+    a = np.abs(z)
     y = np.empty_like(a)
     small = a <= 1
     t = a[small]
     y[small] = t * _polynomial(_ERF_SMALL, t * t)
     large = ~small  # NaN included: it stays NaN
     y[large] = 1 - _erfc_large(a[large])
-    return np.copysign(y, x).astype(x.dtype, copy=False)
+    return np.copysign(y, z)
 
 
-def _erfc(x):
-    """1 - erf(x), elementwise, without that subtraction's cancellation for large x
-    (erfc(-x) = 2 - erfc(x)); computed in float64, returned in x's dtype."""
-    z = x.astype(np.float64)
+def _erfc_block(z):
     y = np.empty_like(z)
     small = np.abs(z) <= 1
     t = z[small]
@@ -78,7 +99,7 @@ def _erfc(x):
     t = z[large]
     tail = _erfc_large(np.abs(t))
     y[large] = np.where(t > 0, tail, 2 - tail)
-    return y.astype(x.dtype, copy=False)
+    return y
 '''
 
 _FUNCTIONS = {

@@ -29,19 +29,21 @@ def _conv_transpose2d(x, kernel, bias, stride, padding, output_padding=(0, 0),
     depth = c_in // groups
     cols = x.reshape(n * h * w, groups, depth).transpose(1, 0, 2)
     k = kernel.reshape(kh * kw, per, groups, depth).transpose(2, 3, 0, 1)
-    patches = np.matmul(cols, k.reshape(groups, depth, kh * kw * per))
-    patches = patches.reshape(groups, n, h, w, kh * kw, per)
+    patches = np.matmul(cols, k.reshape(groups, depth, kh * kw * per))  # (groups, n*h*w, kh*kw*per)
+    if groups > 1:  # one copy, so that each offset's slab is whole pixels of c_out channels
+        patches = patches.reshape(groups, n * h * w, kh * kw, per).transpose(1, 2, 0, 3).copy()
+    patches = patches.reshape(n, h, w, kh * kw, groups * per)
     top, bottom, left, right = padding
     full = ((h - 1) * sh + dh * (kh - 1) + 1, (w - 1) * sw + dw * (kw - 1) + 1)
     out = (full[0] - top - bottom + output_padding[0], full[1] - left - right + output_padding[1])
-    y = np.zeros((n, max(full[0], top + out[0]), max(full[1], left + out[1]), groups, per),
+    y = np.zeros((n, max(full[0], top + out[0]), max(full[1], left + out[1]), groups * per),
                  dtype=patches.dtype)
     for i in range(kh):
         for j in range(kw):
             rows = slice(i * dh, i * dh + sh * (h - 1) + 1, sh)
             cells = slice(j * dw, j * dw + sw * (w - 1) + 1, sw)
-            y[:, rows, cells] += patches[:, :, :, :, i * kw + j].transpose(1, 2, 3, 0, 4)
-    y = y[:, top:top + out[0], left:left + out[1]].reshape(n, out[0], out[1], groups * per)
+            y[:, rows, cells] += patches[:, :, :, i * kw + j]
+    y = y[:, top:top + out[0], left:left + out[1]]
     return y + bias if bias is not None else np.ascontiguousarray(y)
 '''
 
@@ -75,8 +77,10 @@ class ConvKinds:
         depth = node.in_shape[2] * a["multiplier"]
         bias = f" + {tensor(node, 'bias')}" if a["bias"] else ""
         pointwise = f"{tensor(node, 'pointwise_kernel')}.reshape({depth}, {a['filters']})"
+        shape = f"(-1, {node.out_shape[0]}, {node.out_shape[1]}, {a['filters']})"
+        gemm = f"{out} = ({out}.reshape(-1, {depth}) @ {pointwise}).reshape{shape}{bias}"
         return self.assign(node, self.depthwise_call(node, tensor(node, "depthwise_kernel"), "None")) + \
-            [f"{out} = {out} @ {pointwise}{bias}  # the pointwise 1x1 conv"]
+            [gemm + "  # the pointwise 1x1 conv: one GEMM"]
 
     def convtranspose_layer(self, node: Node) -> list[str]:
         a = node.attrs

@@ -1,6 +1,7 @@
 """Shape plumbing without weights: reshape and cropping.
 
-`reshape DIMS` (`1x1x960`, `960`) keeps the element count and the NHWC row-major element
+`reshape DIMS` (`1x1x960`, `960`; one dimension may be `?`, solved from the element count as
+Keras's -1 is, so that a block can write `reshape 1x1x?`) keeps the element count and the NHWC row-major element
 order, ``(h*W + w)*C + c``: a reshape to a flat vector is a flatten (flat order "makes", so the
 PyTorch backend tracks its NCHW order as it does a flatten's, cnnspec/layout.py), a reshape of
 a flat vector to an image reads the vector in NHWC order. `crop P` (as zeropad: an int, a
@@ -21,7 +22,7 @@ class Reshape(Kind):
     flat_order = "makes"
 
     def resolve(self, r: ArgReader, layer: S.Layer, in_shape) -> Resolved | None:
-        value = r.take(("dims", "int")) or r.value("shape")
+        value = r.take(("dims", "int", "unknown")) or r.value("shape")
         if value is None:
             r.error("E104", layer, "reshape needs the output's dimensions",
                     "write e.g. 'reshape 1x1x960' (an image) or 'reshape 960' (a flat vector)")
@@ -29,24 +30,40 @@ class Reshape(Kind):
         dims = self._dims(r, value)
         if dims is None:
             return None
-        if shapes.prod(dims) != shapes.prod(in_shape):
+        total = shapes.prod(in_shape)
+        if None in dims:  # one '?': whatever keeps the element count (Keras's -1)
+            known = shapes.prod(d for d in dims if d is not None)
+            if total % known:
+                r.error("E306", value, f"no '?' makes reshape {value.describe()} hold the "
+                        f"{total:,} values of its input {shape_text(in_shape)}",
+                        f"the other dimensions multiply to {known:,}, which does not divide {total:,}")
+                return None
+            dims = tuple(total // known if d is None else d for d in dims)
+        if shapes.prod(dims) != total:
             r.error("E305", layer, f"reshape to {shape_text(dims)} needs {shapes.prod(dims):,} "
-                    f"values, but its input {shape_text(in_shape)} has {shapes.prod(in_shape):,}",
-                    "a reshape keeps every value: give dimensions whose product is "
-                    f"{shapes.prod(in_shape):,}")
+                    f"values, but its input {shape_text(in_shape)} has {total:,}",
+                    f"a reshape keeps every value: give dimensions whose product is {total:,} "
+                    "(a '?' for one of them is solved)")
             return None
         return Resolved({"shape": dims}, dims)
 
     def _dims(self, r: ArgReader, value: S.Value):
+        """HxWxC or N, at most one of them '?' (None)."""
+        if value.kind == "unknown":
+            return (None,)
         if value.kind == "int":
             n = r.int_of(value, "reshape size")
             return None if n is None else (n,)
-        if value.kind != "dims" or len(value.value) != 3 or None in value.value:
+        if value.kind != "dims" or len(value.value) != 3:
             r.error("E103", value, f"reshape gives HxWxC or a flat length N, not "
                     f"'{value.describe()}'", "write e.g. 'reshape 1x1x960' or 'reshape 960'")
             return None
-        dims = tuple(r.in_range(value, d, "reshape size", 1) for d in value.value)
-        return None if None in dims else dims
+        if list(value.value).count(None) > 1:
+            r.error("E306", value, f"reshape {value.describe()} has more than one '?'",
+                    "give every dimension but one: e.g. 'reshape 1x1x?'")
+            return None
+        dims = tuple(d if d is None else r.in_range(value, d, "reshape size", 1) for d in value.value)
+        return None if any(d is None for d, v in zip(dims, value.value) if v is not None) else dims
 
 
 class Crop(Kind):

@@ -262,6 +262,87 @@ def test_graph_records_include_operations():
     assert graph.outputs == ("fc",)
 
 
+def modern_model():
+    """The kinds of issue 9 in one small network, each as Keras writes it."""
+    x = keras.Input((16, 16, 3))
+    y = layers.Rescaling(0.5, offset=-1.0, name="scale")(x)
+    y = layers.Conv2D(8, 3, strides=2, padding="same", use_bias=False, name="stem")(y)
+    y = layers.BatchNormalization(scale=False, name="bn")(y)
+    y = layers.ReLU(6.0, name="bn_relu6")(y)
+    a = layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same", activation="swish",
+                               name="dw")(y)
+    b = layers.Conv2D(8, 3, groups=8, padding="same", name="grouped")(y)
+    b = layers.SeparableConv2D(16, 3, padding="same", name="sep")(b)
+    y = layers.LayerNormalization(epsilon=1e-6, name="ln")(layers.Add(name="sum")([a, b]))
+    y = layers.Conv2DTranspose(8, 2, strides=2, name="up")(y)
+    y = layers.Activation("gelu", name="up_gelu")(y)
+    y = layers.UpSampling2D(2, interpolation="bilinear", name="big")(y)
+    y = layers.Cropping2D(1, name="cut")(y)
+    y = layers.GlobalAveragePooling2D(keepdims=True, name="pool")(y)
+    y = layers.Reshape((8,), name="flat")(y)
+    return seeded(keras.Model(x, layers.Dense(4, activation="softmax", name="out")(y)))
+
+
+MODERN = """network Modern "the new kinds in one small network"
+input 16x16x3
+scale: rescale 0.5 offset=-1
+stem: conv 8 3x3 stride=2 pad=same bias=false
+bn: batchnorm scale=false -> relu6
+dw: depthwise 3x3 multiplier=2 pad=same -> swish
+grouped: depthwise 3x3 pad=same from=bn
+sep: separable 16 3x3 pad=same
+sum: add dw sep
+ln: layernorm eps=1e-6
+up: convtranspose 8 2x2 stride=2 -> gelu
+big: upsample 2 mode=bilinear
+cut: crop 1
+pool: globalavgpool keepdims=true
+flat: reshape 8
+out: dense 4 -> softmax
+"""
+
+
+def test_the_new_kinds_map_and_compute_as_keras():
+    """Conv2D(groups=C) is a depthwise (its kernel reshaped), ReLU(6) is relu6, swish and
+    gelu fuse; every backend computes the Keras model's outputs."""
+    model = modern_model()
+    mapping = ik.from_keras(model, cnnspec.loads(MODERN))
+    assert mapping.matches["grouped"].op == "grouped"
+    kernel = model.get_layer("grouped").kernel.numpy()  # (3, 3, 1, 8)
+    assert np.array_equal(mapping.weights["grouped.kernel"], kernel.reshape(3, 3, 8, 1))
+    assert "bn.gamma" not in mapping.weights and mapping.fused == 2
+    run_all(model, mapping, (16, 16, 3))
+
+
+def test_a_wrong_epsilon_is_named():
+    with pytest.raises(MatchError, match=r"spec node 'ln' \(layernorm, line 10\) does not fit "
+                       r"Keras layer 'ln' \(LayerNormalization\): epsilon 1e-06 vs the spec's eps 0.001"):
+        ik.from_keras(modern_model(), cnnspec.loads(MODERN.replace(" eps=1e-6", "")))
+
+
+def test_hard_sigmoid_written_with_ops_is_fused():
+    """MobileNetV3's hard_sigmoid, ReLU(6.)(x + 3.) * (1. / 6.): three ops, one activation."""
+    x = keras.Input((8, 8, 3))
+    y = layers.Conv2D(4, 1, name="c")(x)
+    model = seeded(keras.Model(x, layers.ReLU(6.0, name="r6")(y + 3.0) * (1.0 / 6.0)))
+    spec = 'network HS "hard sigmoid"\ninput 8x8x3\nc: conv 4 1x1 -> hard_sigmoid\n'
+    mapping = ik.from_keras(model, cnnspec.loads(spec))
+    assert [mapping.graph.ops[n].cls for n in mapping.matches["c"].absorbed] == ["Add", "ReLU", "Multiply"]
+    run_all(model, mapping)
+    with pytest.raises(MatchError, match="the spec applies hard_sigmoid after it"):
+        other = keras.Model(x, layers.ReLU(6.0)(y + 2.0) * (1.0 / 6.0))
+        ik.from_keras(other, cnnspec.loads(spec))
+
+
+def test_a_sequential_model_is_read():
+    model = seeded(keras.Sequential([keras.Input((8, 8, 3)), layers.Conv2D(4, 3, name="c"),
+                                     layers.Flatten(name="f"), layers.Dense(2, name="d")]))
+    spec = 'network Seq "sequential"\ninput 8x8x3\nc: conv 4 3x3\nf: flatten\nd: dense 2\n'
+    mapping = ik.from_keras(model, cnnspec.loads(spec))
+    assert mapping.table == {"input": mapping.graph.input, "c": "c", "f": "f", "d": "d"}
+    run_all(model, mapping)
+
+
 # -- the command ---------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -298,6 +379,21 @@ def test_command_end_to_end(saved, tmp_path, capsys):
     assert np.abs(ours - theirs).max() <= 1e-5
 
 
+def test_command_takes_keras_weights(saved, tmp_path, capsys):
+    """--keras-weights replaces the saved model's weights: the portable file holds those."""
+    path, spec = saved
+    other = fused_model()
+    ik.randomise(other, seed=7)
+    other.save_weights(tmp_path / "other.weights.h5")
+    weights = tmp_path / "w.safetensors"
+    assert main(["keras", str(path), "--spec", str(spec), "--keras-weights",
+                 str(tmp_path / "other.weights.h5"), "--weights-out", str(weights)]) == 0
+    stored = cnnspec.weights.load_file(weights)
+    assert np.array_equal(stored["bn.moving_mean"], other.get_layer("bn").moving_mean.numpy())
+    assert not np.array_equal(stored["bn.moving_mean"],
+                              keras.saving.load_model(path).get_layer("bn").moving_mean.numpy())
+
+
 @pytest.mark.parametrize("argv, message", [
     (["ResNet5O"], "keras.applications has no model 'ResNet5O' (did you mean 'ResNet50'?)"),
     (["{model}"], "give the spec of {model} with --spec FILE"),
@@ -306,12 +402,15 @@ def test_command_end_to_end(saved, tmp_path, capsys):
      "needs an unmatched Add reading 'bn' and 'short', but Keras feeds 'bn' and 'short' only to "
      "'bn_relu' (ReLU)")),
     (["{model}", "--spec", "{missing}"], "cannot read"),
+    (["{nofile}", "--spec", "{bad}"], "cannot load {nofile}:"),
+    (["{model}", "--spec", "{spec}", "--keras-weights", "{missing}"], "cannot load the Keras weights"),
 ])
 def test_command_errors_exit_2(saved, tmp_path, capsys, argv, message):
     path, _spec = saved
     bad = tmp_path / "bad.cnn"
     bad.write_text(FUSED.replace("bn: batchnorm -> relu", "bn: batchnorm"))
-    names = {"model": path, "bad": bad, "missing": tmp_path / "none.cnn"}
+    names = {"model": path, "bad": bad, "missing": tmp_path / "none.cnn", "spec": _spec,
+             "nofile": tmp_path / "none.keras"}
     argv = [a.format(**names) for a in argv]
     code = main(["keras", *argv, "--weights-out", str(tmp_path / "w.safetensors")])
     err = capsys.readouterr().err

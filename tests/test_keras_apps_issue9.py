@@ -1,6 +1,6 @@
 """The proof of issue 9: every Keras application of the zoo, computed by cnnspec, is Keras's.
 
-For each of the 11 models: keras.applications.<Name>(weights=None) at the smallest input
+For each of the 11 models (and the zoo's extra MobileNetV3Small, which claims to be Keras's): keras.applications.<Name>(weights=None) at the smallest input
 Keras accepts (32x32x3; InceptionV3 75x75x3, Xception 71x71x3), kernels from a fixed seed and
 every other weight random (batch-norm scales, offsets and moving statistics away from 1 and 0,
 EfficientNet's Normalization mean and variance, biases, ConvNeXt's layer scales: see
@@ -29,7 +29,8 @@ keras = pytest.importorskip("keras")
 ROOT = Path(__file__).resolve().parent.parent
 SMALLEST = {"VGG16": 32, "VGG19": 32, "ResNet50": 32, "ResNet50V2": 32, "MobileNet": 32,
             "MobileNetV2": 32, "DenseNet121": 32, "InceptionV3": 75, "Xception": 71,
-            "EfficientNetB0": 32, "ConvNeXtTiny": 32}
+            "EfficientNetB0": 32, "ConvNeXtTiny": 32,
+            "MobileNetV3Small": 32}  # an extra of the zoo, which says it is Keras's exactly
 TARGETS = ("numpy", "torch", "keras")
 
 

@@ -168,6 +168,23 @@ def _conv(attrs, c, in_shape) -> list[str]:
     return found
 
 
+def _convtranspose(attrs, c, in_shape) -> list[str]:
+    """Keras's `valid` is the spec's pad=valid or pad=0, its `same` the spec's pad=same."""
+    found = _cmp(attrs, "kernel_size", _pair(c.get("kernel_size")), "kernel_size")
+    found += _cmp(attrs, "stride", _pair(c.get("strides", 1)), "strides")
+    found += _cmp(attrs, "dilation", _pair(c.get("dilation_rate", 1)), "dilation_rate")
+    found += _cmp(attrs, "bias", c.get("use_bias"), "use_bias")
+    found += _cmp(attrs, "filters", c.get("filters"), "filters")
+    mode = attrs.get("pad_mode")
+    if mode == "explicit" and not any(attrs.get("padding") or ()):
+        mode = "valid"
+    if mode is not None and c.get("padding") != mode:
+        found.append(f"padding {c.get('padding')} vs the spec's {mode} padding")
+    if c.get("output_padding") is not None:
+        found += _cmp(attrs, "output_padding", _pair(c["output_padding"]), "output_padding")
+    return found
+
+
 def _pool(attrs, c, in_shape) -> list[str]:
     found = _cmp(attrs, "kernel", _pair(c.get("pool_size")), "pool_size")
     found += _cmp(attrs, "stride", _pair(c.get("strides") or c.get("pool_size")), "strides")
@@ -212,11 +229,14 @@ def _normalize(attrs, c, in_shape) -> list[str]:
 
 def _upsample(attrs, c, in_shape) -> list[str]:
     found = _cmp(attrs, "factor", _pair(c.get("size")), "size")
-    return found + _cmp(attrs, "mode", c.get("interpolation"), "interpolation")
+    found += _cmp(attrs, "mode", c.get("interpolation"), "interpolation")
+    if attrs.get("align_corners"):
+        found.append("Keras's UpSampling2D has no align_corners (the spec's align_corners=true)")
+    return found
 
 
 _CHECKS = {
-    "conv": _conv, "depthwise": _conv, "separable": _conv, "convtranspose": _conv,
+    "conv": _conv, "depthwise": _conv, "separable": _conv, "convtranspose": _convtranspose,
     "maxpool": _pool, "avgpool": _pool, "batchnorm": _norm, "layernorm": _norm,
     "zeropad": _zeropad, "crop": _zeropad, "concat": _merge, "rescale": _rescale,
     "normalize": _normalize, "upsample": _upsample,

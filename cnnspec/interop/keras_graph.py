@@ -12,7 +12,7 @@ Keras is imported by the caller: this module touches only the model object it is
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -31,6 +31,7 @@ class KerasOp:
     weights: tuple[tuple[str, np.ndarray], ...] = ()  # (Keras's weight name, value), layer order
     index: int = 0  # position in the topological order
     probed: bool = True  # its output is a tensor of the top-level model
+    constants: tuple = ()  # the numbers among an operation's arguments: `x + 3.0` has (3.0,)
 
     def weight(self, name: str) -> np.ndarray | None:
         return next((value for key, value in self.weights if key == name), None)
@@ -57,7 +58,10 @@ class KerasGraph:
 
 
 def read_graph(model) -> KerasGraph:
-    """The functional model's operations as KerasOp records (see the module docstring)."""
+    """The functional model's operations as KerasOp records (see the module docstring); a
+    built Sequential model is read through the functional model Keras keeps inside it."""
+    if not hasattr(model, "_nodes_by_depth") and getattr(model, "_functional", None) is not None:
+        model = model._functional
     if not hasattr(model, "_nodes_by_depth") or len(model.inputs) != 1:
         raise KerasGraphError("only functional Keras models with one input can be read "
                               f"(got {type(model).__name__} with {len(getattr(model, 'inputs', []))} inputs)")
@@ -65,9 +69,19 @@ def read_graph(model) -> KerasGraph:
     graph = KerasGraph({}, _history(model.inputs[0]).name, ())
     for node in _nodes_in_order(model):
         inputs = tuple(producer[id(t)] for t in node.input_tensors)
-        producer[id(node.output_tensors[0])] = _add(graph, node.operation, inputs, node.output_tensors)
+        name = _add(graph, node.operation, inputs, node.output_tensors)
+        producer[id(node.output_tensors[0])] = name
+        if constants := _constants(node):
+            graph.ops[name] = replace(graph.ops[name], constants=constants)
     graph.outputs = tuple(producer[id(t)] for t in model.outputs)
     return graph
+
+
+def _constants(node) -> tuple:
+    """The plain numbers a node was called with (`x * (1 / 6)`: (0.1666...,))."""
+    arguments = getattr(node, "arguments", None)
+    args = list(getattr(arguments, "args", ())) + list(getattr(arguments, "kwargs", {}).values())
+    return tuple(float(a) for a in args if isinstance(a, (int, float)) and not isinstance(a, bool))
 
 
 def _history(tensor):

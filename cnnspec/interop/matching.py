@@ -186,9 +186,30 @@ class Matcher:
         if have == ("linear", None) and follow is not None and \
                 follow.cls in compat.ACTIVATION_CLASSES and compat.activation_of(follow) == want:
             return (follow.name,), None
+        if have == ("linear", None) and want == ("hard_sigmoid", None):
+            chain = self.hard_sigmoid_ops(op.name)
+            if chain:
+                return chain, None
         after = ", ".join(f"'{n}' ({self.graph.ops[n].cls})" for n in readers) or "nothing"
         return (), (f"the spec applies {want[0]} after it, but Keras applies {have[0]} and then "
                     f"feeds {after}")
+
+    def hard_sigmoid_ops(self, name: str) -> tuple[str, ...]:
+        """Keras's MobileNetV3 hard_sigmoid written with ops, ReLU(6.)(x + 3.) * (1. / 6.):
+        the three ops, when they alone follow `name`; () otherwise."""
+        chain, steps = [], (("Add", 3.0), ("ReLU", None), ("Multiply", 1.0 / 6.0))
+        for cls, constant in steps:
+            readers = [n for n in self.consumers[name] if n not in self.claimed]
+            op = self.graph.ops[readers[0]] if len(readers) == 1 else None
+            if op is None or op.cls != cls or len(op.inputs) != 1:
+                return ()
+            fits = compat.activation_of(op) == ("relu6", None) if constant is None else \
+                len(op.constants) == 1 and abs(op.constants[0] - constant) <= 1e-7
+            if not fits:
+                return ()
+            chain.append(op.name)
+            name = op.name
+        return tuple(chain)
 
     @staticmethod
     def weight_problems(node: Node, op: KerasOp) -> list[str]:

@@ -57,10 +57,10 @@ def checked(stem: str) -> Network:
 
 @functools.cache
 def resized(stem: str, hwc: tuple[int, int, int]) -> Network:
-    """The spec at another input size: its shape expectations (true only at 224x224) left out,
-    its parameter expectations kept (no count here depends on the input size)."""
+    """The spec at another input size: its shape and MACs expectations (true only at 224x224)
+    left out, its parameter expectations kept (no count here depends on the input size)."""
     lines = [line for line in spec_text(stem).splitlines()
-             if not re.match(r"expect \S+\.shape ", line)]
+             if not re.match(r"expect (\S+\.shape|macs) ", line)]
     text = "\n".join(lines) + "\n"
     text, n = re.subn(r"(?m)^input 224x224x3$", "input {}x{}x{}".format(*hwc), text)
     assert n == 1

@@ -181,3 +181,19 @@ def transposed_macs(in_h: int, in_w: int, kh: int, kw: int, c_in: int, groups: i
                     filters: int) -> int:
     """Every input pixel scatters a kh*kw patch for its group's outputs: H W kh kw C (N/groups)."""
     return in_h * in_w * kh * kw * c_in * (filters // groups)
+
+
+def keras_transposed(n: int, f: int, s: int, padding: str, output_padding: int | None = None,
+                     d: int = 1) -> tuple[int, int, int]:
+    """A Keras Conv2DTranspose axis (padding "same"/"valid", output_padding None or an int)
+    as cnnspec's (lo, hi, output_padding), for bringing Keras models over. Keras's length:
+    without output_padding N*S (same) or N*S + max(d(F-1)+1 - S, 0) (valid); with it
+    (N-1)S + d(F-1)+1 - 2*pad + output_padding, pad = (d(F-1)+1)//2 for same, else 0.
+    TensorFlow then crops floor(max(0, whole - length) / 2) before for same, nothing for valid."""
+    eff, whole = effective_kernel(f, d), transposed_full(n, f, s, d)
+    if output_padding is None:
+        length = n * s if padding == "same" else n * s + max(eff - s, 0)
+    else:
+        length = whole - 2 * (eff // 2 if padding == "same" else 0) + output_padding
+    lo = max(0, whole - length) // 2 if padding == "same" else 0
+    return lo, max(0, whole - lo - length), max(0, lo + length - whole)

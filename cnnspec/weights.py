@@ -42,6 +42,8 @@ def _init_tensor(rng, name: str, shape: tuple[int, ...]) -> np.ndarray:
         return rng.uniform(-limit, limit, shape)
     if name in ("gamma", "moving_variance", "variance"):  # scales and variances: positive
         return rng.uniform(0.5, 1.5, shape)
+    if name == "count":  # Normalization's count of adapt() samples: Keras starts it at 0
+        return np.zeros(shape)
     return rng.uniform(-0.1, 0.1, shape)
 
 
@@ -114,7 +116,9 @@ def save_file(params: dict[str, np.ndarray], path: str | Path) -> None:
     from safetensors.numpy import save as st_save
 
     from .output import write_atomic
-    write_atomic(path, st_save({k: np.ascontiguousarray(v) for k, v in params.items()}))
+    # np.ascontiguousarray makes a scalar (Normalization's count) 1-D: keep every shape
+    write_atomic(path, st_save({k: np.ascontiguousarray(v).reshape(np.shape(v))
+                                for k, v in params.items()}))
 
 
 @dataclass

@@ -338,3 +338,64 @@ def test_errors_are_located(text, code, col, fragment):
     line = 3 + text.count("\n")
     assert (found[0].span.line, found[0].span.col) == (line, col), found[0]
     assert fragment in found[0].message, found[0].message
+
+
+def test_stated_output_hints_use_the_transposed_rule():
+    """The kinds' own E308 explanations (kind.stated_hint, for the checker to use)."""
+    from cnnspec.kinds import KINDS
+    n = layer("convtranspose 8 3x3 stride=2", (4, 4, 4))
+    why, hint = KINDS["convtranspose"].stated_hint(n.attrs, n.in_shape, (8, 8, 8), n.out_shape)
+    assert why == ": height (4-1)*2 - 0 - 0 + 1*(3-1) + 0 + 1 = 9"
+    assert "pad=same gives N*S = 8x8" in hint and "pad=1 output_padding=1 gives 8x8" in hint
+    for fix in ("pad=same", "pad=1 output_padding=1"):
+        assert layer(f"convtranspose 8 3x3 stride=2 {fix}", (4, 4, 4)).out_shape == (8, 8, 8)
+    _, hint = KINDS["convtranspose"].stated_hint(n.attrs, n.in_shape, (7, 7), n.out_shape)
+    assert hint.startswith("pad=1 gives 7x7")
+    d = layer("depthwise 3x3 multiplier=2", (4, 4, 4))
+    _, hint = KINDS["depthwise"].stated_hint(d.attrs, d.in_shape, (2, 2, 12), d.out_shape)
+    assert "4*2 = 8 channels; write multiplier=3 for 12" in hint
+    assert KINDS["depthwise"].stated_hint(d.attrs, d.in_shape, (3, 3, 8), d.out_shape) is None
+
+
+KERAS_OUTPUT_PADDING = [  # Conv2DTranspose kwargs with Keras's own output_padding
+    {"kernel_size": 3, "strides": 2, "padding": "same", "output_padding": 1},
+    {"kernel_size": 3, "strides": 2, "padding": "same", "output_padding": 0},
+    {"kernel_size": 4, "strides": 3, "padding": "same", "output_padding": 2},
+    {"kernel_size": 2, "strides": 3, "padding": "valid", "output_padding": 1},
+    {"kernel_size": (3, 2), "strides": (2, 3), "padding": "valid", "output_padding": (1, 0)},
+    {"kernel_size": 5, "strides": 2, "padding": "same"},
+]
+
+
+@pytest.mark.parametrize("kwargs", KERAS_OUTPUT_PADDING)
+def test_any_keras_conv2dtranspose_is_a_convtranspose(kwargs):
+    """shapes.keras_transposed maps Keras's padding and output_padding onto cnnspec's crop:
+    the spec it gives computes Keras's own layer's outputs."""
+    def per_axis(v):
+        return (v, v) if isinstance(v, int) or v is None else v
+    k, s, op = (per_axis(kwargs.get(n)) for n in ("kernel_size", "strides", "output_padding"))
+    axes = [shapes.keras_transposed((5, 4)[a], k[a], s[a], kwargs["padding"], op[a]) for a in (0, 1)]
+    text = (f"convtranspose 3 {k[0]}x{k[1]} stride=({s[0]}, {s[1]}) pad=({axes[0][0]}, {axes[0][1]}, "
+            f"{axes[1][0]}, {axes[1][1]}) output_padding=({axes[0][2]}, {axes[1][2]})")
+    net = cnnspec.loads(f"network t\ninput 5x4x2\nn: {text}\n")
+    params = init_weights(net, seed=1, dtype="float64")
+    x = np.random.default_rng(2).standard_normal((2, 5, 4, 2))
+    keras_layer = keras.layers.Conv2DTranspose(3, dtype="float64", **kwargs)
+    keras_layer.build((None, 5, 4, 2))
+    keras_layer.set_weights([params["n.kernel"], params["n.bias"]])
+    want = np.asarray(keras_layer(x))
+    assert want.shape[1:] == net.node("n").out_shape
+    got = runtime.build_model(net, "numpy", params, dtype="float64")(x)
+    assert rel(got, want) <= TOL64
+
+
+def test_the_keras_custom_transposed_layer_saves_and_loads(tmp_path):
+    net = cnnspec.loads("network t\ninput 4x3x4\n"
+                        "n: convtranspose 4 3x2 stride=2 pad=(1, 0, 0, 1) output_padding=1 groups=2\n")
+    model = runtime.build_model(net, "keras", dtype="float64")
+    assert type(model.get_layer("n")).__name__ == "ConvTranspose2D"
+    model.save(tmp_path / "t.keras")
+    loaded = keras.models.load_model(tmp_path / "t.keras")
+    x = np.random.default_rng(0).standard_normal((2, 4, 3, 4))
+    assert np.array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
+    assert loaded.get_layer("n").get_config()["padding"] == (1, 0, 0, 1)

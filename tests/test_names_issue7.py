@@ -265,3 +265,29 @@ def test_random_names_compile_and_import_everywhere(tmp_path):
     assert_ruff_clean(sources, tmp_path)
     for net in random.Random(0).sample(clean, 20):
         assert_backends_agree(net)
+
+
+def module_level_names(prefix: str) -> set[str]:
+    """Every class or function that a backend's modules (cnnspec/backends/<prefix>*.py, block
+    code aside) can write at the top level of a generated module."""
+    import importlib
+    import pkgutil
+
+    from cnnspec import backends
+    names = set()
+    for info in pkgutil.iter_modules(backends.__path__):
+        if info.name.startswith(prefix) and "blocks" not in info.name:
+            module = importlib.import_module(f"cnnspec.backends.{info.name}")
+            for value in vars(module).values():
+                if isinstance(value, str) and ("\nclass " in value or "\ndef " in value):
+                    names |= set(re.findall(r"(?m)^(?:class|def) (\w+)", value))
+    return names
+
+
+@pytest.mark.parametrize("prefix, reserved", [("torch", N.TORCH_MODULE_GLOBALS),
+                                              ("keras", N.KERAS_MODULE_GLOBALS)])
+def test_every_generated_helper_name_is_reserved(prefix, reserved):
+    """A network, block or layer named like a helper class (`network LayerScale`) must not
+    shadow it: every helper a backend writes is in the names its generated code avoids."""
+    helpers = module_level_names(prefix)
+    assert len(helpers) > 5 and helpers <= reserved, sorted(helpers - reserved)

@@ -313,6 +313,7 @@ ERRORS = [
     ("rescale (1, 2, 3, 4)", "E103", "(1, 2, 3, 4)", "scale has 4 values"),
     ("rescale 2 offset=(0, x, 1)", "E103", "x", "offset must be a number, not 'x'"),
     ("rescale 2 3", "E107", "3", "unexpected value '3'"),
+    ("rescale 2 scale=3", "E105", "3", "the scale is given twice"),
     ("layernorm eps=2", "E106", "2", "eps must be in [0.0, 1.0]"),
     ("layernorm scale=no", "E103", "no", "scale must be true or false"),
     ("layerscale init=x", "E103", "x", "init must be a number"),

@@ -98,12 +98,20 @@ RENAMES = {
                         (r"(pool\d)_(conv|bn)", r"\1.\2"), (r"conv1_(conv|bn)|bn|predictions", r"\g<0>")),
     "inceptionv3": _sub((r"predictions", r"\g<0>")),
     "xception": _xception,
+    "mobilenet": _sub((r"conv_(dw|pw)_(\d+)(_bn)?", r"block\2.conv_\1\3"),
+                      (r"conv1(_bn)?|conv_preds", r"\g<0>")),
+    "mobilenetv2": _sub((r"(block_\d+|expanded_conv)_(\w+)", r"\1.\2"),
+                        (r"Conv1|bn_Conv1|Conv_1(_bn)?|predictions", r"\g<0>")),
+    "efficientnetb0": _sub((r"(block\d[a-z])_(\w+)", r"\1.\2"),
+                           (r"(stem|top)_(conv|bn)|predictions", r"\g<0>")),
+    "convnexttiny": _sub((r"convnext_tiny_stage_(\d)_block_(\d+)_(\w+)", r"stage_\1.\2.\3"),
+                         (r"convnext_tiny_(\w+)", r"\1")),
 }
 
 
 # Keras class -> spec kind, for the layers Keras leaves unnamed (`conv2d_17`).
 KIND = {"Conv2D": "conv", "DepthwiseConv2D": "depthwise", "SeparableConv2D": "separable",
-        "Dense": "dense", "BatchNormalization": "batchnorm"}
+        "Dense": "dense", "BatchNormalization": "batchnorm", "Normalization": "normalize"}
 
 
 def creation(name: str) -> int:
@@ -377,4 +385,10 @@ def test_renames_of_the_header_comments():
     assert RENAMES["xception"]("block12_sepconv3_bn") == "middle.7.sepconv3_bn"
     assert RENAMES["xception"]("block13_sepconv1") == "block13.sepconv1"
     assert RENAMES["xception"]("block1_conv2_bn") == "block1_conv2_bn"
-    assert RENAMES["inceptionv3"]("conv2d_17") is None  # unnamed in Keras: structure only
+    assert RENAMES["inceptionv3"]("conv2d_17") is None  # unnamed in Keras: creation order
+    assert RENAMES["mobilenet"]("conv_pw_5_bn") == "block5.conv_pw_bn"
+    assert RENAMES["mobilenetv2"]("expanded_conv_depthwise_BN") == "expanded_conv.depthwise_BN"
+    assert RENAMES["efficientnetb0"]("block4b_se_reduce") == "block4b.se_reduce"
+    assert RENAMES["convnexttiny"]("convnext_tiny_stage_2_block_4_pointwise_conv_1") == \
+        "stage_2.4.pointwise_conv_1"
+    assert RENAMES["convnexttiny"]("convnext_tiny_head_dense") == "head_dense"

@@ -21,7 +21,9 @@ def _conv_transpose2d(x, kernel, bias, stride, padding, output_padding=(0, 0),
 
     Input pixel (a, b) adds x[a, b] @ kernel[i, j] to output pixel (a*sh + i*dh - top,
     b*sw + j*dw - left). The whole output ((H-1)*sh + dh*(kh-1) + 1 rows) is cropped by
-    padding (top, bottom, left, right); output_padding adds zero rows (bias only) at the end.
+    padding (top, bottom, left, right), then output_padding adds rows at the end: the whole
+    output's where it reaches, else zeros (the bias only). One GEMM makes every pixel's
+    kh*kw*c_out/groups patch; the loop over kernel offsets scatter-adds each strided slab.
     """
     n, h, w, c_in = x.shape
     kh, kw, per, _ = kernel.shape

@@ -273,7 +273,8 @@ class Generator(ConvKinds, NormKinds, ShapeKinds, Emitter):
             return "\n".join(lines + ["    return {}"]) + "\n"
         lines.append("    params = {")
         lines += [f"        {entry}," for entry in entries]
-        lines += ["    }", "    return {key: np.ascontiguousarray(value) for key, value in params.items()}"]
+        lines += ["    }", "    return {key: np.ascontiguousarray(value).reshape(value.shape)",
+                  "            for key, value in params.items()}"]
         return "\n".join(lines) + "\n"
 
     # --- layer kinds ---

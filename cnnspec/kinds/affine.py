@@ -108,7 +108,12 @@ class Rescale(Kind):
     flat_order = "keeps"
 
     def resolve(self, r: ArgReader, layer: S.Layer, in_shape) -> Resolved | None:
-        scale_v = r.take(("int", "float", "tuple")) or r.value("scale")
+        scale_v, option = r.take(("int", "float", "tuple")), r.value("scale")
+        if scale_v is not None and option is not None:
+            r.error("E105", option, "the scale is given twice, as a value and as scale=",
+                    "keep one of them")
+            return None
+        scale_v = scale_v or option
         if scale_v is None:
             r.error("E104", layer, "rescale needs a scale",
                     "write e.g. 'rescale 0.00392156862745098' (1/255) or 'rescale 2 offset=-1'")

@@ -54,6 +54,11 @@ class Depthwise(Kind):
     options = WINDOW_OPTIONS
     fused_activation = True
 
+    @staticmethod
+    def stated_hint(attrs, in_shape, want, shape) -> tuple[str, str] | None:
+        """(why, hint) of an E308 about channels (see stated_hint below); None: the conv's."""
+        return stated_hint(attrs, in_shape, want, shape)
+
     def resolve(self, r: ArgReader, layer: S.Layer, in_shape) -> Resolved | None:
         kernel_v = read_kernel(r, layer, "depthwise 3x3")
         read = read_depthwise(r, layer, in_shape, kernel_v) if kernel_v else None
@@ -73,6 +78,11 @@ class Separable(Kind):
 
     options = WINDOW_OPTIONS
     fused_activation = True
+
+    @staticmethod
+    def stated_hint(attrs, in_shape, want, shape) -> tuple[str, str] | None:
+        """(why, hint) of an E308 about channels (see stated_hint below); None: the conv's."""
+        return stated_hint(attrs, in_shape, want, shape)
 
     def resolve(self, r: ArgReader, layer: S.Layer, in_shape) -> Resolved | None:
         filters_v = r.take(("int",))
@@ -97,3 +107,19 @@ class Separable(Kind):
 
 
 KINDS: dict = {"depthwise": Depthwise(), "separable": Separable()}  # spec word -> kind object
+
+
+def stated_hint(attrs, in_shape, want, shape) -> tuple[str, str] | None:
+    """(why, hint) for an out= whose channels a depthwise or separable layer does not give
+    (C*multiplier, or N); None when only the height or width differ (the conv's hints fit)."""
+    if tuple(want[:2]) != tuple(shape[:2]) or len(want) < 3:
+        return None
+    c, m = in_shape[2], attrs["multiplier"]
+    if "filters" in attrs:
+        return "", (f"the number of kernels sets the output channels: {attrs['filters']} give "
+                    f"{shape[2]}; write 'separable {want[2]} ...' for {want[2]}")
+    if want[2] % c:
+        return "", (f"depthwise gives C*multiplier = {c}*{m} = {shape[2]} channels, a multiple "
+                    f"of its {c} input channels; a conv ('conv {want[2]} ...') changes them freely")
+    return "", (f"depthwise gives C*multiplier = {c}*{m} = {shape[2]} channels; write "
+                f"multiplier={want[2] // c} for {want[2]}")

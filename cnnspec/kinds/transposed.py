@@ -26,6 +26,11 @@ class ConvTranspose(Kind):
     options = frozenset({"stride", "pad", "padding", "output_padding", "dilation", "groups", "bias"})
     fused_activation = True
 
+    @staticmethod
+    def stated_hint(attrs, in_shape, want, shape) -> tuple[str, str]:
+        """(why, hint) of an E308 (an out= the layer does not give): see stated_hint below."""
+        return stated_hint(attrs, in_shape, want, shape)
+
     def resolve(self, r: ArgReader, layer: S.Layer, in_shape) -> Resolved | None:
         filters_v = r.take(("int",))
         kernel_v = r.take(("dims", "int"))
@@ -112,3 +117,41 @@ def _resolved(in_shape, win, geometry, filters, groups, bias, act) -> Resolved:
 
 
 KINDS: dict = {"convtranspose": ConvTranspose()}  # spec word -> kind object
+
+
+def _axis_text(n: int, attrs, axis: int) -> str:
+    """'(4-1)*2 - 0 - 0 + 1*(3-1) + 0 + 1 = 9': one axis's output size, with its numbers."""
+    s, d, k = attrs["stride"][axis], attrs["dilation"][axis], attrs["kernel_size"][axis]
+    lo, hi, op = attrs["padding"][2 * axis], attrs["padding"][2 * axis + 1], attrs["output_padding"][axis]
+    out = shapes.transposed_output(n, k, s, lo, hi, op, d)
+    return f"({n}-1)*{s} - {lo} - {hi} + {d}*({k}-1) + {op} + 1 = {out}"
+
+
+def _padding_fix(n: int, attrs, axis: int, want: int) -> str | None:
+    """The explicit pad (and output_padding) that gives `want` along one axis, or None."""
+    s, d, k = attrs["stride"][axis], attrs["dilation"][axis], attrs["kernel_size"][axis]
+    crop = shapes.transposed_full(n, k, s, d) - want  # p_lo + p_hi - output_padding
+    if crop >= 0 and crop % 2 == 0:
+        return f"pad={crop // 2}"
+    if crop >= -1 and max(s, d) > 1:
+        return f"pad={(crop + 1) // 2} output_padding=1"
+    return None
+
+
+def stated_hint(attrs, in_shape, want, shape) -> tuple[str, str]:
+    """(why, hint) for an out= that a convtranspose does not give: the transposed output rule
+    with the layer's numbers, and the padding that would give the stated size. For the
+    checker's E308 (its conv arithmetic does not apply to a transposed convolution)."""
+    rule = "out = (N-1)*S - p_lo - p_hi + d*(K-1) + output_padding + 1 per axis"
+    axes = [a for a in (0, 1) if a < len(want) and want[a] != shape[a]]
+    if not axes:
+        return "", (f"the number of output channels sets them: {shape[2]}; write "
+                    f"'convtranspose {want[2]} ...' for {want[2]}")
+    name = ("height", "width")[axes[0]]
+    why = f": {name} {_axis_text(in_shape[axes[0]], attrs, axes[0])}"
+    fixes = [_padding_fix(in_shape[a], attrs, a, want[a]) for a in (0, 1) if a < len(want)]
+    hints = [f"{fixes[0]} gives {want[0]}x{want[1]} ({rule})"] \
+        if len(set(fixes)) == 1 and fixes[0] is not None else []
+    if all(a < len(want) and want[a] == in_shape[a] * attrs["stride"][a] for a in (0, 1)):
+        hints.insert(0, f"pad=same gives N*S = {want[0]}x{want[1]} (Keras's rule)")
+    return why, ", or ".join(hints) or rule

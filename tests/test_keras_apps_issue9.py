@@ -10,6 +10,9 @@ given the Keras weights (cnnspec.interop.keras.from_keras); then the NumPy, PyTo
 models cnnspec builds must give the Keras application's own outputs at every matched layer
 and at the output: float32, max|a-b| <= 1e-4 * max(1, max|a|), and the same argmax.
 
+And each zoo file as shipped (224x224x3, 299x299x3 for InceptionV3 and Xception, every expect
+line kept) matches the Keras model built at that input, layer for layer and tensor for tensor.
+
 A model whose zoo spec does not exist yet fails here with the missing file: that is intended.
 """
 
@@ -71,3 +74,18 @@ def test_cnnspec_computes_the_keras_application(name):
     for target, c in result.items():
         assert set(reference) <= set(c.layers), (target, sorted(set(reference) - set(c.layers))[:5])
         assert c.ok, f"{name} {target}: {report[target]}"
+
+
+STANDARD = {name: 299 if name in ("InceptionV3", "Xception") else 224 for name in SMALLEST}
+
+
+@pytest.mark.parametrize("name", STANDARD)
+def test_the_shipped_spec_is_the_keras_graph_at_the_standard_input(name):
+    """The zoo file as shipped (standard input, every expect line) matches the Keras model
+    built at that input, layer for layer and tensor for tensor (no forward pass here)."""
+    spec = zoo_spec(name)
+    size = STANDARD[name]
+    model = getattr(keras.applications, name)(weights=None, input_shape=(size, size, 3))
+    mapping = ik.from_keras(model, spec)
+    assert mapping.network.source.text == spec.read_text()  # not moved to another input
+    assert sum(int(v.size) for v in mapping.weights.values()) == model.count_params()

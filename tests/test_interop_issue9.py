@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -359,6 +360,20 @@ def test_sizes_keras_leaves_open_fit_the_spec():
     run_all(model, mapping)
 
 
+def test_the_comparison_finds_a_wrong_tensor():
+    """Swapping two batch-norm tensors of the mapped weights shows at that layer first."""
+    model = fused_model()
+    mapping = ik.from_keras(model, cnnspec.loads(FUSED))
+    assert np.abs(mapping.weights["bn.moving_mean"]).min() > 0  # randomise reached it
+    wrong = dict(mapping.weights)
+    wrong["bn.beta"], wrong["bn.moving_mean"] = wrong["bn.moving_mean"], wrong["bn.beta"]
+    x = np.random.default_rng(1).standard_normal((2, 8, 8, 3)).astype(np.float32)
+    c = ik.compare(model, replace(mapping, weights=wrong), x, ("numpy",))["numpy"]
+    order = [n.name for n in mapping.network.layers]
+    first = next(name for name in order if c.layers[name] > ik.TOLERANCE)
+    assert not c.ok and first == "bn" and c.layers["c2"] <= ik.TOLERANCE
+
+
 # -- the command ---------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -393,6 +408,16 @@ def test_command_end_to_end(saved, tmp_path, capsys):
         ours = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
     theirs = np.asarray(keras.saving.load_model(path)(x))
     assert np.abs(ours - theirs).max() <= 1e-5
+
+
+def test_command_exits_1_over_the_tolerance(saved, tmp_path, capsys, monkeypatch):
+    path, spec = saved
+    monkeypatch.setattr(ik, "TOLERANCE", -1.0)  # no difference is small enough
+    code = main(["keras", str(path), "--spec", str(spec), "--weights-out",
+                 str(tmp_path / "w.safetensors"), "--compare"])
+    captured = capsys.readouterr()
+    assert code == 1 and "OVER THE TOLERANCE" in captured.out
+    assert "differs from Keras by more than -1" in captured.err
 
 
 def test_command_takes_keras_weights(saved, tmp_path, capsys):

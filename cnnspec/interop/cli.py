@@ -29,6 +29,8 @@ def run_keras(args) -> int:
     quiet_tensorflow()
     hwc = parse_hwc(args.input) if args.input else None
     spec = args.spec or zoo_spec(args.model)  # before Keras is imported: a quick refusal
+    if not Path(spec).is_file():
+        raise KerasUsageError(f"cannot read {spec}: no such file (or not a regular file)")
     model, name = load_model(args.model, hwc, args.keras_weights, args.seed)
     mapping = map_model(model, spec)
     write_outputs(args, mapping, spec)

@@ -217,7 +217,10 @@ class Matcher:
         theirs = sum(value.size for _, value in op.weights)
         if theirs == node.params:
             return []
-        return [f"{theirs:,} parameters vs the spec's {node.params:,}"]
+        keras_tensors = ", ".join(f"{name} {tuple(v.shape)}" for name, v in op.weights) or "none"
+        spec_tensors = ", ".join(f"{w.name} {w.shape}" for w in node.weights) or "none"
+        return [(f"{theirs:,} parameters ({keras_tensors}) vs the spec's {node.params:,} "
+                f"({spec_tensors})")]
 
     # -- ranking ------------------------------------------------------------------------------
 

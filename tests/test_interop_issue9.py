@@ -213,6 +213,15 @@ def test_a_spec_dropout_matches_keras_dropout():
     assert mapping.matches["drop"].op == "drop" and mapping.skipped == []
 
 
+def test_a_spec_dropout_without_keras_dropout_is_its_input():
+    text = FUSED.replace("c2: conv 6 3x3 stride=2 pad=(0, 1, 0, 1)",
+                         "d0: dropout 0.3\nc2: conv 6 3x3 stride=2 pad=(0, 1, 0, 1)")
+    model = fused_model()
+    mapping = ik.from_keras(model, cnnspec.loads(text))
+    assert mapping.table["d0"] == "c1" and mapping.matches["c2"].op == "c2"
+    run_all(model, mapping)
+
+
 def test_keras_same_padding_is_compared_side_by_side():
     """At stride 2 on an even input TensorFlow pads (0, 1); the spec's (1, 0) is refused."""
     text = FUSED.replace("pad=(0, 1, 0, 1)", "pad=(1, 0, 1, 0)")

@@ -10,7 +10,9 @@ then by their downstream structure (a signature a few ops deep, so that two equa
 on one input go to the branches they feed), then by name similarity, then by Keras's order.
 A node with a fused activation absorbs the Keras Activation/ReLU that alone reads its op, and
 a node whose shape has axes of size 1 that Keras adds with a Reshape absorbs that Reshape.
-Anything left over is an error naming the spec node (name, kind, line) or the Keras layer.
+A spec `dropout` without a Keras counterpart stands for its input (both are the identity at
+inference). Anything left over is an error naming the spec node (name, kind, line) or the
+Keras layer.
 """
 
 from __future__ import annotations
@@ -92,6 +94,8 @@ class Matcher:
     def match_node(self, node: Node) -> Match:
         sources = [self.matches[name].image for name in node.inputs]
         found = list(self.candidates(node, sources))
+        if not found and node.kind == "dropout":  # the identity at inference on this side too
+            return Match(node.name, sources[0])
         if not found:
             raise MatchError(self.no_candidate(node, sources))
         ranked = sorted(found, key=lambda c: self.rank(node, c))

@@ -262,9 +262,11 @@ class Checker:
             return False
         if tuple(want) != tuple(shape[: len(want)]) or len(want) not in (len(shape), 2):
             a = resolved.attrs
-            why = _why(a, in_shape, want, shape)
+            own = getattr(KINDS[layer.kind], "stated_hint", None)  # a kind's own explanation
+            why, hint = (own and own(a, in_shape, want, shape)) or \
+                (_why(a, in_shape, want, shape), stated_out_hint(a, in_shape, want))
             r.error("E308", stated, f"{layer.kind} gives {shape_text(shape)}, but out= states "
-                    f"{stated.describe()}{why}", stated_out_hint(a, in_shape, want))
+                    f"{stated.describe()}{why}", hint)
             return False
         return True
 

@@ -78,6 +78,10 @@ CASES = [
     ("solve-none", IN + "c: conv 6 3x3 pad=? out=27x27x6\n", "E306", 2, 15, "no integer padding"),
     ("solve-ambiguous", "input 3x3x1\nc: conv 6 3x3 stride=? out=1x1x6\n", "E307", 2, 15, "ambiguous"),
     ("stated", IN + "c: conv 6 3x3 out=24x24x6\n", "E308", 2, 19, "conv gives 26x26x6"),
+    ("stated-transposed", IN + "c: convtranspose 4 3x3 stride=2 out=50x50x4\n", "E308", 2, 37,
+     "height (28-1)*2 - 0 - 0 + 1*(3-1) + 0 + 1 = 57"),
+    ("stated-depthwise", IN + "c: depthwise 3x3 out=26x26x5\n", "E308", 2, 22,
+     "depthwise gives 26x26x1"),
     # merges (cnnspec/kinds/merge.py): E311-E313 need the graph checker's wiring of inputs
     ("merge-rank", IN + "c: conv 6 3x3\nf: flatten\nm: add c f\n", "E311", 4, 1,
      "all images (HxWxC) or all flat"),

@@ -399,3 +399,15 @@ def test_the_keras_custom_transposed_layer_saves_and_loads(tmp_path):
     x = np.random.default_rng(0).standard_normal((2, 4, 3, 4))
     assert np.array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
     assert loaded.get_layer("n").get_config()["padding"] == (1, 0, 0, 1)
+
+
+def test_a_wrong_out_is_explained_by_the_kind_itself():
+    """E308's hint for the new kinds is their own rule, not the conv's or pooling's."""
+    from cnnspec.api import analyse
+    from cnnspec.source import SourceFile
+    cases = {"c: convtranspose 4 3x3 stride=2 out=13x13x4": "pad=2 gives 13x13",
+             "c: depthwise 3x3 out=6x6x5": "C*multiplier = 3*1 = 3",
+             "c: separable 8 3x3 out=6x6x5": "write 'separable 5 ...'"}
+    for line, hint in cases.items():
+        _, diags = analyse(SourceFile("t.cnn", f"network t\ninput 8x8x3\n{line}\n"))
+        assert [d.code for d in diags] == ["E308"] and hint in diags[0].hint, (line, diags)

@@ -27,6 +27,7 @@ import re
 from pathlib import Path
 
 import pytest
+from weighted_graph import feeders
 
 from cnnspec.api import analyse
 from cnnspec.ir import Network
@@ -71,19 +72,6 @@ def close(ours, theirs, rel: float) -> bool:
     return bool(np.abs(np.asarray(ours) - theirs).max() <= rel * max(1.0, np.abs(theirs).max()))
 
 
-def feeders(inputs: dict[str, list[str]], kept: set[str]) -> dict[str, frozenset[str]]:
-    """For each kept node, the kept nodes that feed it through nodes that are not kept (adds,
-    multiplies, concats, activations, pools, paddings): the graph of the weighted layers."""
-    memo: dict[str, frozenset[str]] = {}
-
-    def above(name: str) -> frozenset[str]:
-        if name in kept:
-            return frozenset({name})
-        if name not in memo:
-            memo[name] = frozenset().union(*(above(i) for i in inputs[name]))
-        return memo[name]
-
-    return {name: frozenset().union(*(above(i) for i in inputs[name])) for name in kept}
 
 
 # -- every spec -----------------------------------------------------------------------------

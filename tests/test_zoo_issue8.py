@@ -26,6 +26,7 @@ import re
 from pathlib import Path
 
 import pytest
+from weighted_graph import feeders
 
 from cnnspec.api import analyse
 from cnnspec.ir import Network
@@ -106,19 +107,6 @@ def keras_macs(model) -> int:
     return total
 
 
-def feeders(inputs: dict[str, list[str]], kept: set[str]) -> dict[str, frozenset[str]]:
-    """For each kept node, the kept nodes that feed it through nodes that are not kept (adds,
-    concats, activations, pools, paddings): the graph of the weighted layers only."""
-    memo: dict[str, frozenset[str]] = {}
-
-    def above(name: str) -> frozenset[str]:
-        if name in kept:
-            return frozenset({name})
-        if name not in memo:
-            memo[name] = frozenset().union(*(above(i) for i in inputs[name]))
-        return memo[name]
-
-    return {name: frozenset().union(*(above(i) for i in inputs[name])) for name in kept}
 
 
 KERAS = {"resnet50": "ResNet50", "densenet121": "DenseNet121"}

@@ -31,6 +31,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from weighted_graph import feeders, reach
 
 from cnnspec.api import analyse
 from cnnspec.ir import Network
@@ -217,24 +218,8 @@ def spec_row(node) -> tuple:
             tuple(node.out_shape), node.macs, windows(node.weights))
 
 
-def feeders(inputs: dict[str, list[str]], kept) -> dict[str, frozenset[str]]:
-    """For each kept node, the kept nodes that feed it through nodes that are not kept."""
-    above = reach(inputs, kept)
-    return {name: frozenset().union(*(above(i) for i in inputs[name])) for name in kept}
 
 
-def reach(inputs: dict[str, list[str]], kept):
-    """name -> the kept nodes whose outputs reach it through nodes that are not kept."""
-    memo: dict[str, frozenset[str]] = {}
-
-    def above(name: str) -> frozenset[str]:
-        if name in kept:
-            return frozenset({name})
-        if name not in memo:
-            memo[name] = frozenset().union(*(above(i) for i in inputs[name]))
-        return memo[name]
-
-    return above
 
 
 def refine(labels: dict, preds: dict) -> dict:

@@ -38,7 +38,7 @@ from .keras_convs import ConvKinds
 from .keras_norms import CUSTOM_LAYERS as NORM_LAYERS
 from .keras_norms import NormKinds
 from .keras_parts import CUSTOM_LAYERS as ACT_LAYERS
-from .keras_parts import Step, activation_steps, fused, is_keras_same, padding_step, pair
+from .keras_parts import Step, activation_steps, fused, padding_step, pair, window_steps
 from .keras_reshapes import CUSTOM_LAYERS as SHAPE_LAYERS
 from .keras_reshapes import ShapeKinds
 
@@ -209,31 +209,9 @@ def _layer_of(variable):
 '''
 
 def conv_steps(node: Node) -> list[Step]:
-    a = node.attrs
-    # Keras's Conv2D takes a stride or a dilation, not both: subsample after a stride-1 conv
-    split = max(a["stride"]) > 1 and max(a["dilation"]) > 1
-    same = is_keras_same(node) and not split  # one layer instead of ZeroPadding2D + Conv2D
-    steps = [] if same else padding_step(a["padding"], node.in_shape)
-    shape = steps[-1].shape if steps else node.in_shape
-    kernel = a["kernel"]
-    args = [str(a["filters"]), pair(kernel)] + (['padding="same"'] if same else [])
-    if a["stride"] != (1, 1) and not split:
-        args.append(f"strides={pair(a['stride'])}")
-    if a["dilation"] != (1, 1):
-        args.append(f"dilation_rate={pair(a['dilation'])}")
-    if a["groups"] != 1:
-        args.append(f"groups={a['groups']}")
-    if not a["bias"]:
-        args.append("use_bias=False")
-    conv_out = node.out_shape if not split else tuple(
-        shape[i] - a["dilation"][i] * (kernel[i] - 1) for i in (0, 1)) + (a["filters"],)
-    core = Step("conv", "Conv2D", args, conv_out, node.params, True)
-    if not split:
-        return steps + fused(node, core)
-    stride = f"strides={pair(a['stride'])}"
-    subsample = Step("stride", "MaxPooling2D", ["1", stride], node.out_shape)
-    chain = fused(node, core)
-    return steps + chain[:1] + [subsample] + chain[1:]
+    groups = node.attrs["groups"]
+    return window_steps(node, "Conv2D", [str(node.attrs["filters"])],
+                        [f"groups={groups}"] if groups != 1 else [])
 
 
 def dense_steps(node: Node) -> list[Step]:

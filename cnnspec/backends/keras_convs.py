@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from .. import shapes
 from ..ir import Node
-from .keras_parts import Step, fused, is_keras_same, padding_step, pair
+from .keras_parts import Step, fused, pair, window_steps
 
 CONV_TRANSPOSE_LAYER = '''
 
@@ -82,31 +82,9 @@ def _dilated(kernel, rate):
 CUSTOM_LAYERS: dict[str, str] = {"ConvTranspose2D": CONV_TRANSPOSE_LAYER}  # constructor -> source
 
 
-def window_steps(node: Node, ctor: str, args: list[str]) -> list[Step]:
-    """A Keras conv-like layer (DepthwiseConv2D, SeparableConv2D) with the node's padding,
-    stride and dilation, as keras.py's conv_steps writes Conv2D; `args` come first."""
-    a = node.attrs
-    # TensorFlow's depthwise op takes equal strides only, and Keras no stride with a dilation
-    split = a["stride"][0] != a["stride"][1] or (max(a["stride"]) > 1 and max(a["dilation"]) > 1)
-    same = is_keras_same(node) and not split
-    steps = [] if same else padding_step(a["padding"], node.in_shape)
-    shape = steps[-1].shape if steps else node.in_shape
-    args = [*args, pair(a["kernel"])] + (['padding="same"'] if same else [])
-    if a["stride"] != (1, 1) and not split:
-        args.append(f"strides={pair(a['stride'])}")
-    if a["dilation"] != (1, 1):
-        args.append(f"dilation_rate={pair(a['dilation'])}")
-    if a["multiplier"] != 1:
-        args.append(f"depth_multiplier={a['multiplier']}")
-    if not a["bias"]:
-        args.append("use_bias=False")
-    out = node.out_shape if not split else tuple(
-        shape[i] - a["dilation"][i] * (a["kernel"][i] - 1) for i in (0, 1)) + node.out_shape[2:]
-    chain = fused(node, Step("conv", ctor, args, out, node.params, True))
-    if not split:
-        return steps + chain
-    subsample = Step("stride", "MaxPooling2D", ["1", f"strides={pair(a['stride'])}"], node.out_shape)
-    return steps + chain[:1] + [subsample] + chain[1:]
+def multiplier(node: Node) -> list[str]:
+    m = node.attrs["multiplier"]
+    return [] if m == 1 else [f"depth_multiplier={m}"]
 
 
 def keras_transpose_padding(node: Node) -> str | None:
@@ -129,11 +107,12 @@ class ConvKinds:
 
     @staticmethod
     def depthwise_layer(node: Node) -> list[Step]:
-        return window_steps(node, "DepthwiseConv2D", [])
+        return window_steps(node, "DepthwiseConv2D", [], multiplier(node), equal_strides=True)
 
     @staticmethod
     def separable_layer(node: Node) -> list[Step]:
-        return window_steps(node, "SeparableConv2D", [str(node.attrs["filters"])])
+        return window_steps(node, "SeparableConv2D", [str(node.attrs["filters"])], multiplier(node),
+                            equal_strides=True)
 
     @staticmethod
     def convtranspose_layer(node: Node) -> list[Step]:

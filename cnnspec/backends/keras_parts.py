@@ -117,3 +117,31 @@ def is_keras_same(node: Node) -> bool:
     same = tuple(p for axis in (0, 1) for p in same_padding(
         node.in_shape[axis], a["kernel"][axis], a["stride"][axis], a["dilation"][axis]))
     return any(a["padding"]) and tuple(a["padding"]) == same
+
+
+def window_steps(node: Node, ctor: str, args: list[str], options=(), equal_strides=False):
+    """A Keras sliding-window layer (Conv2D, DepthwiseConv2D, SeparableConv2D) with the node's
+    padding, stride and dilation: `args` first, then the kernel, `padding="same"` where that
+    is exactly the node's padding (else a ZeroPadding2D before), strides, dilation, `options`
+    and use_bias. Keras takes no stride together with a dilation (and TensorFlow's depthwise
+    op equal strides only: `equal_strides`): then the layer runs at stride 1 and a 1x1 max
+    pooling subsamples after it."""
+    a = node.attrs
+    split = max(a["stride"]) > 1 and max(a["dilation"]) > 1
+    split = split or (equal_strides and a["stride"][0] != a["stride"][1])
+    same = is_keras_same(node) and not split  # one layer instead of ZeroPadding2D + the conv
+    steps = [] if same else padding_step(a["padding"], node.in_shape)
+    shape = steps[-1].shape if steps else node.in_shape
+    args = [*args, pair(a["kernel"])] + (['padding="same"'] if same else [])
+    if a["stride"] != (1, 1) and not split:
+        args.append(f"strides={pair(a['stride'])}")
+    if a["dilation"] != (1, 1):
+        args.append(f"dilation_rate={pair(a['dilation'])}")
+    args += list(options) + ([] if a["bias"] else ["use_bias=False"])
+    out = node.out_shape if not split else tuple(
+        shape[i] - a["dilation"][i] * (a["kernel"][i] - 1) for i in (0, 1)) + node.out_shape[2:]
+    chain = fused(node, Step("conv", ctor, args, out, node.params, True))
+    if not split:
+        return steps + chain
+    subsample = Step("stride", "MaxPooling2D", ["1", f"strides={pair(a['stride'])}"], node.out_shape)
+    return steps + chain[:1] + [subsample] + chain[1:]

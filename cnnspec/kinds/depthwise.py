@@ -48,8 +48,9 @@ def read_depthwise(r: ArgReader, layer: S.Layer, in_shape, kernel_v):
     return res, multiplier, bias, act
 
 
-class Depthwise(Kind):
-    """`depthwise KxK [multiplier=1] ...`: kernel (kh, kw, C, m), bias (C*m,)."""
+class _PerChannelWindow(Kind):
+    """What depthwise and separable share: the conv's window options, a fused activation,
+    and their own E308 explanation of the channels they give."""
 
     options = WINDOW_OPTIONS
     fused_activation = True
@@ -58,6 +59,10 @@ class Depthwise(Kind):
     def stated_hint(attrs, in_shape, want, shape) -> tuple[str, str] | None:
         """(why, hint) of an E308 about channels (see stated_hint below); None: the conv's."""
         return stated_hint(attrs, in_shape, want, shape)
+
+
+class Depthwise(_PerChannelWindow):
+    """`depthwise KxK [multiplier=1] ...`: kernel (kh, kw, C, m), bias (C*m,)."""
 
     def resolve(self, r: ArgReader, layer: S.Layer, in_shape) -> Resolved | None:
         kernel_v = read_kernel(r, layer, "depthwise 3x3")
@@ -72,17 +77,9 @@ class Depthwise(Kind):
         return Resolved(attrs, (oh, ow, c * m), tuple(weights), macs)
 
 
-class Separable(Kind):
+class Separable(_PerChannelWindow):
     """`separable N KxK [multiplier=1] ...`: depthwise_kernel (kh, kw, C, m), pointwise_kernel
     (1, 1, C*m, N), bias (N,)."""
-
-    options = WINDOW_OPTIONS
-    fused_activation = True
-
-    @staticmethod
-    def stated_hint(attrs, in_shape, want, shape) -> tuple[str, str] | None:
-        """(why, hint) of an E308 about channels (see stated_hint below); None: the conv's."""
-        return stated_hint(attrs, in_shape, want, shape)
 
     def resolve(self, r: ArgReader, layer: S.Layer, in_shape) -> Resolved | None:
         filters_v = r.take(("int",))

@@ -191,8 +191,11 @@ def _batchnorm(x, gamma, beta, mean, variance, eps):
     """Batch normalisation at inference over the last (channel) axis: (x - mean) * gamma /
     sqrt(variance + eps) + beta, gamma None for scale=false (1), beta None for center=false (0)."""
     factor = 1.0 / np.sqrt(variance + eps) if gamma is None else gamma / np.sqrt(variance + eps)
-    y = (x - mean) * factor
-    return y if beta is None else y + beta
+    y = x - mean  # the one new array; the rest in place (same arithmetic, less memory traffic)
+    y *= factor
+    if beta is not None:
+        y += beta
+    return y
 '''
 
 # name -> (source, helpers it calls); emitted in this order

@@ -18,7 +18,7 @@ from pathlib import Path
 from cnnspec.kinds import ACTIVATIONS, COMMON_OPTIONS, KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
-SPECS = sorted((ROOT / "specs").glob("*.cnn"))
+SPECS = sorted((ROOT / "specs").glob("*.cnn")) + sorted((ROOT / "specs" / "zoo").glob("*.cnn"))
 NAME = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:")
 
 VALUES = {
@@ -36,10 +36,16 @@ RIGHT = {  # the value types each option takes; anything else is a wrong type
     "bias": ("word",), "count_include_pad": ("word",), "round": ("word",), "units": ("int",),
     "eps": ("float",), "epsilon": ("float",), "momentum": ("float",), "rate": ("float",),
     "alpha": ("float",), "out": ("dims", "int"), "lr": ("float",), "lr_scale": ("float",),
+    "multiplier": ("int",), "output_padding": ("int", "dims", "tuple"), "mode": ("word",),
+    "align_corners": ("word",), "keepdims": ("word",), "per_pixel": ("word",),
+    "scale": ("word", "float"), "center": ("word",), "mean": ("tuple", "float"),
+    "variance": ("tuple", "float"), "offset": ("float", "tuple"), "init": ("float",),
 }
 POSITIONAL = {"conv": ("int", "dims"), "maxpool": ("dims",), "avgpool": ("dims",),
               "zeropad": ("int",), "dense": ("int",), "dropout": ("float",),
-              "leaky_relu": ("float",), "activation": ("act",)}
+              "leaky_relu": ("float",), "activation": ("act",), "depthwise": ("dims",),
+              "separable": ("int", "dims"), "convtranspose": ("int", "dims"), "upsample": ("int",),
+              "reshape": ("dims",), "crop": ("int",), "rescale": ("float",), "elu": ("float",)}
 ATTRS = ["shape", "params", "trainable_params", "non_trainable_params", "macs", "size", ""]
 OPS = ["==", "!=", "<", "<=", ">", ">=", "=", "=>"]
 KEYWORDS = {"network", "input", "expect", "freeze", "unfreeze", "stage", "import", "use"}

@@ -407,7 +407,9 @@ def test_a_wrong_out_is_explained_by_the_kind_itself():
     from cnnspec.source import SourceFile
     cases = {"c: convtranspose 4 3x3 stride=2 out=13x13x4": "pad=2 gives 13x13",
              "c: depthwise 3x3 out=6x6x5": "C*multiplier = 3*1 = 3",
-             "c: separable 8 3x3 out=6x6x5": "write 'separable 5 ...'"}
+             "c: separable 8 3x3 out=6x6x5": "write 'separable 5 ...'",
+             "c: convtranspose 4 3x3 stride=2 out=17": "HxW or HxWxC",  # found by fuzzing
+             "c: convtranspose 4 3x3 stride=2 out=5": "HxW or HxWxC"}
     for line, hint in cases.items():
         _, diags = analyse(SourceFile("t.cnn", f"network t\ninput 8x8x3\n{line}\n"))
         assert [d.code for d in diags] == ["E308"] and hint in diags[0].hint, (line, diags)

@@ -16,6 +16,7 @@ from .. import shapes
 from .. import syntax as S
 from ..args import ArgReader
 from ..ir import Weight
+from ..shapes import shape_text
 from ..windows import read_window
 from .base import Kind, Resolved, need_image, read_activation
 
@@ -27,7 +28,7 @@ class ConvTranspose(Kind):
     fused_activation = True
 
     @staticmethod
-    def stated_hint(attrs, in_shape, want, shape) -> tuple[str, str]:
+    def stated_hint(attrs, in_shape, want, shape) -> tuple[str, str] | None:
         """(why, hint) of an E308 (an out= the layer does not give): see stated_hint below."""
         return stated_hint(attrs, in_shape, want, shape)
 
@@ -138,12 +139,14 @@ def _padding_fix(n: int, attrs, axis: int, want: int) -> str | None:
     return None
 
 
-def stated_hint(attrs, in_shape, want, shape) -> tuple[str, str]:
+def stated_hint(attrs, in_shape, want, shape) -> tuple[str, str] | None:
     """(why, hint) for an out= that a convtranspose does not give: the transposed output rule
     with the layer's numbers, and the padding that would give the stated size. For the
     checker's E308 (its conv arithmetic does not apply to a transposed convolution)."""
     rule = "out = (N-1)*S - p_lo - p_hi + d*(K-1) + output_padding + 1 per axis"
     axes = [a for a in (0, 1) if a < len(want) and want[a] != shape[a]]
+    if len(want) < 2:  # out=5 for an image
+        return "", f"out= states an image's shape, HxW or HxWxC: this layer gives {shape_text(shape)}"
     if not axes:
         return "", (f"the number of output channels sets them: {shape[2]}; write "
                     f"'convtranspose {want[2]} ...' for {want[2]}")

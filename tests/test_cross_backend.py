@@ -269,9 +269,13 @@ def recording():
 
 
 def torch_counts(model) -> tuple[int, int]:
-    """(all, trainable): parameters plus batch-norm running statistics (not num_batches_tracked)."""
-    stats = sum(b.numel() for name, b in model.named_buffers()
-                if name.endswith(("running_mean", "running_var")))
+    """(all, trainable): parameters plus the buffers that are portable weights: batch-norm
+    running statistics (not num_batches_tracked) and a Normalization's mean, variance, count
+    (not _partial_affine's constant ones and zeros)."""
+    stats = sum(b.numel() for module in model.modules()
+                for name, b in module.named_buffers(recurse=False)
+                if name in ("running_mean", "running_var")
+                or type(module).__name__ == "Normalization")
     params = list(model.parameters())
     return (sum(p.numel() for p in params) + stats,
             sum(p.numel() for p in params if p.requires_grad))

@@ -160,9 +160,8 @@ class Expander:
         scope.last = self.output_of(full)
 
     def _dispatch(self, i: int, layer: S.Layer, scope: Scope, full: str) -> Iterator[Entry]:
-        if layer.first is not None and layer.kind != "repeat":
-            raise ExprError("E223", layer.first_span, "first(...) belongs to a repeat",
-                            f"write '{layer.name or 'NAME'}: repeat N {layer.kind} ... first(...)'")
+        for o in layer.overrides:
+            _check_override(layer, o)
         if layer.kind == "repeat":
             yield from self._repeat(i, layer, scope, full)
         elif layer.kind in self.blocks:
@@ -243,7 +242,7 @@ class Expander:
         if _same(args, layer.args) and _same(options, layer.options) and act is layer.activation:
             return layer
         return S.Layer(layer.name, layer.name_span, layer.kind, layer.kind_span, args, options, act,
-                       layer.span, layer.condition, layer.first, layer.first_span)
+                       layer.span, layer.condition, layer.overrides)
 
     def _activation(self, act: S.Activation | None, scope: Scope, ev: Evaluator):
         if act is None or not (act.args or act.options or act.name in scope.env):
@@ -364,18 +363,29 @@ class Expander:
         d = self._usable(name_v.value, layer, scope, count)
         sources = [o for o in layer.options if o.key == "from"]
         options = tuple(o for o in layer.options if o.key != "from")
-        rest = self._bind(d, layer, layer.args[2:], options, (), scope, i)
-        first = self._bind(d, layer, layer.args[2:], options, layer.first or (), scope, i)
+        envs = self._repeat_envs(d, layer, options, scope, i, count)
         prev = self._source(sources, scope, i)
         self.instances.append(Instance(full, d.name, layer.span, d.block.span, count, scope.instance))
         for k in range(count):
             sub = f"{full}.{k}"
+            env = envs[(k == 0, k == count - 1)]
             self.instances.append(Instance(sub, d.name, layer.span, d.block.span, None, full,
-                                           _bound(d, first if k == 0 else rest)))
+                                           _bound(d, env)))
             self.children.setdefault(full, []).append(sub)
-            yield from self._instance(d, first if k == 0 else rest, prev, sub, layer.span.line, scope)
+            yield from self._instance(d, env, prev, sub, layer.span.line, scope)
             prev = self.outputs[sub]
         self.outputs[full] = prev
+
+    def _repeat_envs(self, d, layer: S.Layer, options, scope: Scope, i: int, count: int) -> dict:
+        """(is first, is last) -> the instance's parameters: first(...) overrides the first
+        instance's, last(...) the last's (both, in that order, for a repeat of one)."""
+        first, last = (layer.override(w) for w in ("first", "last"))
+        envs = {}
+        for key in ((True, count == 1), (False, True), (False, False)):
+            chosen = [o for o, wanted in ((first, key[0]), (last, key[1])) if o and wanted]
+            overrides = tuple(opt for o in chosen for opt in o.options)
+            envs[key] = self._bind(d, layer, layer.args[2:], options, overrides, scope, i)
+        return envs
 
     def _repeat_head(self, layer: S.Layer, scope: Scope, i: int):
         if len(layer.args) < 2 or layer.args[1].kind != "word":
@@ -494,3 +504,18 @@ def _bound(d: Definition, env: dict) -> tuple[tuple[str, object], ...]:
 def _blocks_hint(blocks: dict) -> str:
     return "blocks: " + ", ".join(sorted(blocks)) if blocks else "no block is defined: " \
         "write 'block NAME(params)' ... 'end' first"
+
+
+def _check_override(layer: S.Layer, o: S.Override) -> None:
+    """first(...) and last(...) belong to a repeat, once each; no other word( is one."""
+    use = f"'{layer.name or 'NAME'}: repeat N {layer.kind if layer.kind != 'repeat' else 'BLOCK'} ..."
+    if o.which not in ("first", "last"):
+        raise ExprError("E223", o.span, f"'{o.which}(...)' is not part of a repeat",
+                        "a repeat takes first(k=v, ...) for its first instance and last(k=v, ...) "
+                        "for its last")
+    if layer.kind != "repeat":
+        raise ExprError("E223", o.span, f"{o.which}(...) belongs to a repeat",
+                        f"write {use} {o.which}(...)'")
+    if o is not layer.override(o.which):  # the second of two
+        raise ExprError("E223", o.span, f"{o.which}(...) is given twice",
+                        f"write one {o.which}(...) with every option in it")

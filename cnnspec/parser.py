@@ -167,7 +167,9 @@ class ToSyntax(Transformer):
         return _Condition(c[1], self.between(c[0], c[1]))
 
     def first_args(self, c):
-        return _First(tuple(a for a in c if isinstance(a, S.Option)), self.between(c[0], c[-1]))
+        which = str(c[0]).removesuffix("(")
+        return S.Override(which, tuple(a for a in c if isinstance(a, S.Option)),
+                          self.between(c[0], c[-1]))
 
     def option(self, c):
         return S.Option(str(c[0]), c[1], self.between(c[0], c[1]))
@@ -201,13 +203,12 @@ class ToSyntax(Transformer):
         kind = c[1] if name is not None else c[0]
         rest = c[2:] if name is not None else c[1:]
         cond = next((a.value for a in rest if isinstance(a, _Condition)), None)
-        first = next((a for a in rest if isinstance(a, _First)), None)
         act = next((a for a in rest if isinstance(a, S.Activation)), None)
         args = tuple(a for a in rest if isinstance(a, S.Value))
         opts = tuple(a for a in rest if isinstance(a, S.Option))
         return S.Layer(name, name_span, str(kind), self.tspan(kind), args, opts, act,
-                       self.between(c[0], c[-1]), cond, first and first.options,
-                       first and first.span)
+                       self.between(c[0], c[-1]), cond,
+                       tuple(a for a in rest if isinstance(a, S.Override)))
 
     def block_start(self, c):
         name_tok = c[1]
@@ -273,13 +274,6 @@ class _Condition:
 
     def __init__(self, value: S.Value, span: Span):
         self.value, self.span = value, span
-
-
-class _First:
-    """A repeat's `first(k=v, ...)`, until the layer is built."""
-
-    def __init__(self, options: tuple, span: Span):
-        self.options, self.span = options, span
 
 
 _COMPACT = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*|\d+(?:\.\d+)?|//|[*%+-]")

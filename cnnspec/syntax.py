@@ -68,9 +68,20 @@ class Activation:
 
 
 @dataclass(frozen=True)
+class Override:
+    """A repeat's `first(k=v, ...)` or `last(k=v, ...)`: `which` is the word before the
+    parenthesis, as written (the expander rejects any other)."""
+
+    which: str
+    options: tuple[Option, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
 class Layer:
     """A layer line; also a block use (kind = a block's name) and `repeat N NAME ...`
-    (kind = 'repeat'). `condition` is the `if` part; `first` repeat's first(...) options."""
+    (kind = 'repeat'). `condition` is the `if` part; `overrides` a repeat's first(...) and
+    last(...)."""
 
     name: str | None
     name_span: Span | None
@@ -81,8 +92,21 @@ class Layer:
     activation: Activation | None
     span: Span
     condition: Value | None = None
-    first: tuple[Option, ...] | None = None
-    first_span: Span | None = None
+    overrides: tuple[Override, ...] = ()
+
+    def override(self, which: str) -> Override | None:
+        return next((o for o in self.overrides if o.which == which), None)
+
+    @property
+    def first(self) -> tuple[Option, ...] | None:
+        """The options of `first(...)`, None without one."""
+        o = self.override("first")
+        return o and o.options
+
+    @property
+    def first_span(self) -> Span | None:
+        o = self.override("first")
+        return o and o.span
 
 
 @dataclass(frozen=True)

@@ -162,7 +162,7 @@ def test_random_modern_networks_agree_everywhere():
                                      HealthCheck.filter_too_much])
     @given(networks())
     def prove(case):
-        text, net, used = case
+        _text, net, used = case
         if net is None:  # no step was kept: nothing to prove
             return
         check_everything(net)

@@ -166,6 +166,26 @@ def cmd_keras(args) -> int:
         raise UsageError(str(err)) from None
 
 
+def cmd_diff(args) -> int:
+    """`cnnspec diff OLD NEW`: 0 the same, 1 different, 2 unreadable or a spec with errors."""
+    from . import spec_diff
+    networks = []
+    for path in (args.old, args.new):
+        source = read_source(path)
+        network, diags = analyse(source)
+        if network is None or failed(diags, False):
+            print(render_text(source, diags), file=sys.stderr)
+            error(f"{path} has errors: nothing to compare")
+            return EXIT_USAGE
+        networks.append(network)
+    result = spec_diff.diff(*networks)
+    if args.format == "json":
+        print(json.dumps(result, indent=1))
+    else:
+        print((spec_diff.markdown if args.format == "markdown" else spec_diff.text)(result))
+    return EXIT_OK if spec_diff.is_empty(result) else EXIT_ERRORS
+
+
 class StoreOnce(argparse.Action):
     """An option's value; giving the option twice is an error instead of the last one winning."""
 
@@ -258,6 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text", help="a text table or a JSON object")
     _add_stage(p, "the training stage to build (inference is the same in every stage)")
     p.set_defaults(func=cmd_verify)
+    p = _command(sub, "diff", "show what changed between two versions of a spec, by layer")
+    p.add_argument("old", metavar="OLD", help="the old .cnn spec file")
+    p.add_argument("new", metavar="NEW", help="the new .cnn spec file")
+    p.add_argument("--format", choices=("text", "json", "markdown"), default="text",
+                   help="a readable report, a JSON object, or Markdown for a pull request")
+    p.set_defaults(func=cmd_diff)
     from .interop.cli import add_arguments as add_keras_arguments
     p = _command(sub, "keras", "turn a Keras model (keras.applications or .keras) into a spec "
                  "and portable weights")

@@ -184,10 +184,10 @@ def shown_fields(entry: dict) -> list[str]:
 
 def _changed_line(entry: dict) -> str:
     shown = shown_fields(entry)
-    parts = "; ".join(change_text(f, entry["changes"][f]) for f in shown)
-    return (f"  ~ {entry['name']}  {parts}" + (f"; params {signed(entry['params_delta'])}"
-            if entry["params_delta"] else "") + (f"; MACs {signed(entry['macs_delta'])}"
-                                                 if entry["macs_delta"] else ""))
+    parts = [change_text(f, entry["changes"][f]) for f in shown]
+    parts += [f"{what} {signed(entry[key])}" for what, key in
+              (("params", "params_delta"), ("MACs", "macs_delta")) if entry[key]]
+    return f"  ~ {entry['name']}  " + "; ".join(parts)
 
 
 def _instance_line(entry: dict) -> str:
@@ -249,7 +249,8 @@ def _md_rows(result: dict) -> list[tuple[str, ...]]:
         ch = e["changes"]
         shown = [f for f in shown_fields(e) if f != "output_shape"]
         shape = " → ".join(shape_text(s) for s in ch["output_shape"]) if "output_shape" in ch else ""
-        rows.append((e["name"], "; ".join(change_text(f, ch[f]) for f in shown) or "counts",
+        what = "; ".join(change_text(f, ch[f]) for f in shown) or ("shape" if shape else "counts")
+        rows.append((e["name"], what,
                      shape, signed(e["params_delta"]), signed(e["macs_delta"])))
     return rows
 

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import cnnspec
 from cnnspec import spec_diff
@@ -222,3 +224,57 @@ def test_diff_imports_no_framework():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           timeout=60, check=False)
     assert done.stdout.strip().endswith("[]"), done.stderr
+
+
+# --- properties over pairs of shipped specs --------------------------------------------------
+
+PAIRED = [*sorted((ROOT / "specs").glob("*.cnn")), ROOT / "specs/zoo/resnet18.cnn",
+          RESNET, ROOT / "specs/zoo/resnet50v2.cnn", ROOT / "specs/zoo/squeezenet.cnn"]
+
+
+@pytest.fixture(scope="module")
+def networks():
+    return {path.name: cnnspec.load(path) for path in PAIRED}
+
+
+def test_any_two_specs_deltas_add_up_and_mirror(networks):
+    """For every ordered pair: the totals are the networks' own, the layer deltas add up to
+    them, and diff(b, a) is diff(a, b) mirrored (added <-> removed, deltas negated)."""
+    for a in networks.values():
+        for b in networks.values():
+            forward, back = spec_diff.diff(a, b), spec_diff.diff(b, a)
+            assert spec_diff.is_empty(forward) == (a is b)
+            assert forward["totals"]["params"] == [a.total_params, b.total_params,
+                                                   b.total_params - a.total_params]
+            layer_sum = (sum(e["params_delta"] for e in forward["changed"])
+                         + sum(e["params"] for e in forward["added"])
+                         - sum(e["params"] for e in forward["removed"]))
+            assert layer_sum == forward["totals"]["params"][2]
+            assert back["added"] == forward["removed"] and back["removed"] == forward["added"]
+            assert sorted((e["name"], -e["macs_delta"]) for e in forward["changed"]) == \
+                sorted((e["name"], e["macs_delta"]) for e in back["changed"])
+            json.dumps(forward)  # plain JSON values throughout
+            assert spec_diff.text(forward) and spec_diff.markdown(forward)
+
+
+def lenet_params(k1: int, k3: int) -> dict[str, int]:
+    """LeNet-5's weighted layers with k1 and k3 filters, counted by hand (5x5 kernels)."""
+    return {"c1": 25 * k1 + k1, "c3": 25 * k1 * k3 + k3, "f5": 25 * k3 * 120 + 120}
+
+
+@settings(max_examples=25, deadline=None)
+@given(k1=st.integers(1, 40), k3=st.integers(1, 40))
+def test_lenet_filter_counts_against_hand_counts(k1, k3):
+    text = without_expects(LENET.read_text())
+    new_text = text.replace("c1: conv 6 5x5", f"c1: conv {k1} 5x5").replace(
+        "c3: conv 16 5x5", f"c3: conv {k3} 5x5")
+    result = spec_diff.diff(cnnspec.loads(text, "old.cnn"), cnnspec.loads(new_text, "new.cnn"))
+    old, new = lenet_params(6, 16), lenet_params(k1, k3)
+    expected = {name for name in old if old[name] != new[name]}
+    expected |= {"s2"} if k1 != 6 else set()
+    expected |= {"s4", "flatten_1"} if k3 != 16 else set()
+    changed = {e["name"]: e for e in result["changed"]}
+    assert set(changed) == expected
+    for name in old.keys() & changed.keys():
+        assert changed[name]["params_delta"] == new[name] - old[name]
+    assert result["totals"]["params"][2] == sum(new.values()) - sum(old.values())

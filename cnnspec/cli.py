@@ -177,6 +177,8 @@ def cmd_diff(args) -> int:
             print(render_text(source, diags), file=sys.stderr)
             error(f"{path} has errors: nothing to compare")
             return EXIT_USAGE
+        if diags:  # warnings
+            print(render_text(source, diags), file=sys.stderr)
         networks.append(network)
     result = spec_diff.diff(*networks)
     if args.format == "json":

@@ -113,7 +113,7 @@ def diff_instances(old, new) -> list[dict]:
 def diff_network(old, new) -> dict:
     """{field: [old, new]} for the network-level facts: name, description, outputs."""
     def facts(net):
-        return {"network": net.name, "description": net.description,
+        return {"name": net.name, "description": net.description,
                 "outputs": [n.name for n in net.output_nodes], "stages": list(net.stages)}
     return changed_fields(facts(old), facts(new))
 
@@ -260,7 +260,8 @@ def markdown(result: dict) -> str:
     lines = [f"### cnnspec diff: `{result['old']}` → `{result['new']}`", ""]
     if is_empty(result):
         return printable("\n".join(lines + ["No differences."]))
-    lines += [f"- network {change_text(k, v)}" for k, v in result["network"].items()]
+    facts = [f"- network {change_text(k, v)}" for k, v in result["network"].items()]
+    lines += facts + ([""] if facts else [])
     rows = _md_rows(result)
     if rows:
         lines += ["| Layer | Change | Output shape | Params Δ | MACs Δ |",

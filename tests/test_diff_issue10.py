@@ -278,3 +278,14 @@ def test_lenet_filter_counts_against_hand_counts(k1, k3):
     for name in old.keys() & changed.keys():
         assert changed[name]["params_delta"] == new[name] - old[name]
     assert result["totals"]["params"][2] == sum(new.values()) - sum(old.values())
+
+
+def test_network_facts_and_warnings(capsys, tmp_path):
+    old, new = tmp_path / "a.cnn", tmp_path / "b.cnn"
+    old.write_text('network A "x"\ninput 28x28x1\nc: conv 6 3x3 stride=2\n')
+    new.write_text('network B "x"\ninput 28x28x1\nc: conv 6 3x3 stride=2\n')
+    code, out, err = run(capsys, old, new, "--format", "json")
+    assert code == 1 and json.loads(out)["network"] == {"name": ["A", "B"]}
+    assert err.count("warning[W301]") == 2
+    code, out, _ = run(capsys, old, new, "--format", "markdown")
+    assert "- network name A -> B\n\n| Total |" in out

@@ -255,27 +255,41 @@ def _md_rows(result: dict) -> list[tuple[str, ...]]:
     return rows
 
 
-def markdown(result: dict) -> str:
-    """A Markdown report for a pull request: a table of layers, then the totals."""
-    lines = [f"### cnnspec diff: `{result['old']}` → `{result['new']}`", ""]
-    if is_empty(result):
-        return printable("\n".join(lines + ["No differences."]))
-    facts = [f"- network {change_text(k, v)}" for k, v in result["network"].items()]
-    lines += facts + ([""] if facts else [])
-    rows = _md_rows(result)
-    if rows:
-        lines += ["| Layer | Change | Output shape | Params Δ | MACs Δ |",
-                  "|---|---|---|---:|---:|"]
-        lines += ["| " + " | ".join(_cell(c) for c in (f"`{r[0]}`",) + r[1:]) + " |" for r in rows]
-        lines.append("")
-    if result["instances"]:
-        lines += ["| Block instance | Status | Params Δ | MACs Δ |", "|---|---|---:|---:|"]
-        lines += [f"| `{_cell(e['name'])}` | {e['status']} | {signed(e['params_delta'])} | "
-                  f"{signed(e['macs_delta'])} |" for e in result["instances"]]
-        lines.append("")
-    lines += ["| Total | Old | New | Δ |", "|---|---:|---:|---:|"]
+FOLD_ROWS = 15  # a longer table of layers or instances is folded in a <details> element
+
+
+def _md_table(head: str, rule: str, rows: list[str], what: str) -> list[str]:
+    """A table; folded (GitHub's <details>) when it is long, so the totals stay in view."""
+    table = [head, rule, *rows, ""]
+    if len(rows) <= FOLD_ROWS:
+        return table
+    return [f"<details><summary>{len(rows):,} {what}</summary>", "", *table, "</details>", ""]
+
+
+def _md_totals(result: dict) -> list[str]:
+    lines = ["| Total | Old | New | Δ |", "|---|---:|---:|---:|"]
     lines += [f"| {k.replace('_', ' ')} | {a:,} | {b:,} | {signed(d)} |"
               for k, (a, b, d) in result["totals"].items()]
     lines += [f"| stage {_cell(str(k))} trainable | {value_text('', a)} | {value_text('', b)} | "
               f"{signed(d)} |" for k, (a, b, d) in result["stages"].items()]
-    return printable("\n".join(lines))
+    return lines + [""]
+
+
+def markdown(result: dict) -> str:
+    """A Markdown report for a pull request: the totals, then the layers and block instances."""
+    lines = [f"### cnnspec diff: `{result['old']}` → `{result['new']}`", ""]
+    if is_empty(result):
+        return printable("\n".join(lines + ["No differences."]))
+    facts = [f"- network {change_text(k, v)}" for k, v in result["network"].items()]
+    lines += facts + ([""] if facts else []) + _md_totals(result)
+    rows = ["| " + " | ".join(_cell(c) for c in (f"`{r[0]}`",) + r[1:]) + " |"
+            for r in _md_rows(result)]
+    if rows:
+        lines += _md_table("| Layer | Change | Output shape | Params Δ | MACs Δ |",
+                           "|---|---|---|---:|---:|", rows, "layers changed")
+    rows = [f"| `{_cell(e['name'])}` | {e['status']} | {signed(e['params_delta'])} | "
+            f"{signed(e['macs_delta'])} |" for e in result["instances"]]
+    if rows:
+        lines += _md_table("| Block instance | Status | Params Δ | MACs Δ |", "|---|---|---:|---:|",
+                           rows, "block instances changed")
+    return printable("\n".join(lines).rstrip("\n"))

@@ -289,3 +289,11 @@ def test_network_facts_and_warnings(capsys, tmp_path):
     assert err.count("warning[W301]") == 2
     code, out, _ = run(capsys, old, new, "--format", "markdown")
     assert "- network name A -> B\n\n| Total |" in out
+
+
+def test_long_markdown_tables_are_folded_under_the_totals(capsys, edited):
+    code, out, _ = run(capsys, RESNET, edited(RESNET, WIDER), "--format", "markdown")
+    assert code == 1
+    assert out.index("| params | 25,636,712 |") < out.index("<details><summary>48 layers changed")
+    assert "<details><summary>20 block instances changed</summary>" in out
+    assert out.count("<details>") == out.count("</details>") == 2

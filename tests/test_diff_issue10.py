@@ -297,3 +297,21 @@ def test_long_markdown_tables_are_folded_under_the_totals(capsys, edited):
     assert out.index("| params | 25,636,712 |") < out.index("<details><summary>48 layers changed")
     assert "<details><summary>20 block instances changed</summary>" in out
     assert out.count("<details>") == out.count("</details>") == 2
+
+
+def test_text_names_each_changed_instance(capsys, edited):
+    code, out, _ = run(capsys, RESNET, edited(RESNET, WIDER))
+    assert code == 1
+    assert "Block instances changed (20):" in out
+    assert re.search(r"^  conv3\.1  changed; params \+13,352; MACs \+", out, re.MULTILINE)
+    assert re.search(r"^  ~ conv5\.2\.conv2  filters 512 -> 520; output_shape 7x7x512 -> 7x7x520",
+                     out, re.MULTILINE)
+
+
+def test_spec_text_is_escaped_for_the_terminal(capsys, tmp_path):
+    old, new = tmp_path / "a.cnn", tmp_path / "b.cnn"
+    old.write_text('network A "plain"\ninput 8\nd: dense 2\n')
+    new.write_text('network A "bell\x07 and \x1b[31mred"\ninput 8\nd: dense 2\n')
+    for form in ("text", "markdown"):
+        code, out, _ = run(capsys, old, new, "--format", form)
+        assert code == 1 and "\x1b" not in out and "\x07" not in out

@@ -168,7 +168,7 @@ def cmd_keras(args) -> int:
 
 def cmd_diff(args) -> int:
     """`cnnspec diff OLD NEW`: 0 the same, 1 different, 2 unreadable or a spec with errors."""
-    from . import spec_diff
+    from . import diff_view, spec_diff
     networks = []
     for path in (args.old, args.new):
         source = read_source(path)
@@ -184,7 +184,7 @@ def cmd_diff(args) -> int:
     if args.format == "json":
         print(json.dumps(result, indent=1))
     else:
-        print((spec_diff.markdown if args.format == "markdown" else spec_diff.text)(result))
+        print((diff_view.markdown if args.format == "markdown" else diff_view.text)(result))
     return EXIT_OK if spec_diff.is_empty(result) else EXIT_ERRORS
 
 

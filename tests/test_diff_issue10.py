@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cnnspec
-from cnnspec import spec_diff
+from cnnspec import diff_view, spec_diff
 from cnnspec.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -254,7 +254,7 @@ def test_any_two_specs_deltas_add_up_and_mirror(networks):
             assert sorted((e["name"], -e["macs_delta"]) for e in forward["changed"]) == \
                 sorted((e["name"], e["macs_delta"]) for e in back["changed"])
             json.dumps(forward)  # plain JSON values throughout
-            assert spec_diff.text(forward) and spec_diff.markdown(forward)
+            assert diff_view.text(forward) and diff_view.markdown(forward)
 
 
 def lenet_params(k1: int, k3: int) -> dict[str, int]:

@@ -16,8 +16,6 @@ from .instances import summarise as summarise_instances
 
 # Node attributes derived from others (the output shape covers them): never compared.
 DERIVED = frozenset({"out", "dropped"})
-NODE_FIELDS = ("kind", "inputs", "output_shape", "params", "trainable_params", "macs",
-               "frozen", "lr_scale", "group")
 TOTALS = ("layers", "params", "trainable_params", "non_trainable_params", "macs")
 INSTANCE_FIELDS = ("block", "output_shape", "params", "trainable_params", "macs")
 

@@ -31,7 +31,8 @@ def node_fields(node) -> dict:
     fields = {"kind": node.kind, "inputs": list(node.inputs),
               "output_shape": list(node.out_shape), "params": node.params,
               "trainable_params": node.trainable_params, "macs": node.macs,
-              "frozen": node.frozen, "lr_scale": node.lr_scale, "group": node.group}
+              "frozen": node.frozen and bool(node.weights),  # a pool's flag means nothing
+              "lr_scale": node.lr_scale if node.weights else 1.0, "group": node.group}
     for key, value in node.attrs.items():
         if key not in DERIVED:
             fields[f"options.{key}"] = _plain(value)

@@ -315,3 +315,14 @@ def test_spec_text_is_escaped_for_the_terminal(capsys, tmp_path):
     for form in ("text", "markdown"):
         code, out, _ = run(capsys, old, new, "--format", form)
         assert code == 1 and "\x1b" not in out and "\x07" not in out
+
+
+def test_unfreezing_shows_per_layer_and_per_stage(edited):
+    new = edited(FINETUNE, ("freeze base", None))
+    result = diff_files(FINETUNE, new)
+    frozen = {e["name"]: e["changes"]["frozen"] for e in result["changed"]}
+    assert frozen == {"conv1": [True, False], "bn1": [True, False], "conv2": [True, False]}
+    moving = sum(w.size for n in cnnspec.load(new).nodes for w in n.weights if not w.trainable)
+    assert moving == 32  # bn1's 16 moving means and variances
+    assert result["stages"]["feature_extraction"] == [4293, 4293 + 4864 - moving, 4864 - moving]
+    assert all(e["params_delta"] == 0 for e in result["changed"])

@@ -326,3 +326,12 @@ def test_unfreezing_shows_per_layer_and_per_stage(edited):
     assert moving == 32  # bn1's 16 moving means and variances
     assert result["stages"]["feature_extraction"] == [4293, 4293 + 4864 - moving, 4864 - moving]
     assert all(e["params_delta"] == 0 for e in result["changed"])
+
+
+def test_help_and_bad_usage(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["diff", "--help"])
+    assert done.value.code == 0 and "{text,json,markdown}" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as done:
+        main(["diff", str(LENET)])  # NEW missing
+    assert done.value.code == 2

@@ -53,10 +53,13 @@ def load(path: str | os.PathLike) -> Network:
 
 
 def read_spec_file(path: str | os.PathLike) -> SourceFile:
-    """The file at `path`; a missing one is a FileNotFoundError naming it (and loads)."""
+    """The file at `path`; a missing one is a FileNotFoundError naming it (and loads), and so is
+    a name too long to be a file's (spec text given where a path belongs, as a rule)."""
     try:
         return SourceFile.read(path)
-    except FileNotFoundError:
+    except OSError as err:
+        if not isinstance(err, FileNotFoundError) and err.errno != errno.ENAMETOOLONG:
+            raise
         raise FileNotFoundError(errno.ENOENT, "no such spec file (for spec text use "
                                 "cnnspec.loads)", os.fspath(path)) from None
 

@@ -137,7 +137,10 @@ def test_compile_does_not_read_stdin():
 
 # --- load takes paths, loads takes text ----------------------------------------------------
 
-@pytest.mark.parametrize("missing", [CLEAN, "specs/nope.cnn", "input 8x8x1", Path("no/such.cnn")])
+@pytest.mark.parametrize("missing", [CLEAN, "specs/nope.cnn", "input 8x8x1", Path("no/such.cnn"),
+                                     LENET.read_text(), "x" * 5000],
+                         ids=["spec-text", "missing-file", "short-text", "missing-path", "lenet5-text",
+                              "name-too-long"])
 def test_load_of_a_missing_path_is_an_error_naming_it_never_a_parse(missing, monkeypatch):
     monkeypatch.chdir(ROOT)
     with pytest.raises(FileNotFoundError, match="cnnspec.loads") as raised:
@@ -155,6 +158,9 @@ def test_load_reads_paths_and_loads_reads_text():
         cnnspec.loads(str(LENET))  # a path given as text is text, and not a spec
     with pytest.raises(TypeError, match="loads"):
         cnnspec.load(b"input 8x8x1\n")
+    with pytest.raises(OSError, match="not a regular file") as raised:
+        cnnspec.load(ROOT / "specs")  # a directory is not "missing": its own error
+    assert not isinstance(raised.value, FileNotFoundError)
 
 
 # --- cnnspec.summary ---------------------------------------------------------------------------

@@ -49,12 +49,19 @@ def load(path: str | os.PathLike) -> Network:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"cnnspec.load takes a path (str or Path), not {type(path).__name__}; "
                         "use cnnspec.loads for spec text")
+    return load_source(read_spec_file(path))
+
+
+def read_spec_file(path: str | os.PathLike) -> SourceFile:
+    """The file at `path`; a missing one is a FileNotFoundError naming it (and loads), and so is
+    a name too long to be a file's (spec text given where a path belongs, as a rule)."""
     try:
-        source = SourceFile.read(path)
-    except FileNotFoundError:
+        return SourceFile.read(path)
+    except OSError as err:
+        if not isinstance(err, FileNotFoundError) and err.errno != errno.ENAMETOOLONG:
+            raise
         raise FileNotFoundError(errno.ENOENT, "no such spec file (for spec text use "
                                 "cnnspec.loads)", os.fspath(path)) from None
-    return load_source(source)
 
 
 def loads(text: str, name: str = "<string>") -> Network:
@@ -74,4 +81,11 @@ def build(network: Network, target: str, weights=None, seed: int = 0, dtype: str
     return build_model(network, target, weights=weights, seed=seed, dtype=dtype)
 
 
-__all__ = ["TARGETS", "Diagnostics", "analyse", "build", "compile", "load", "load_source", "loads"]
+def summary(spec, *, stage: str | None = None, depth: int | None = 1):
+    """The summary object of a spec file or a Network (cnnspec/summary_api.py)."""
+    from .summary_api import summary as make_summary
+    return make_summary(spec, stage=stage, depth=depth)
+
+
+__all__ = ["TARGETS", "Diagnostics", "analyse", "build", "compile", "load", "load_source", "loads",
+           "read_spec_file", "summary"]

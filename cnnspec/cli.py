@@ -11,7 +11,7 @@ from .api import TARGETS, analyse
 from .diagnostics import render_github, render_text
 from .nogc import paused
 from .shapes import shape_text
-from .source import SourceFile
+from .source import MAX_READ, SourceFile
 from .terminal import printable
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
@@ -27,6 +27,25 @@ def read_source(path: str) -> SourceFile:
     except (OSError, ValueError) as err:
         reason = getattr(err, "strerror", None) or str(err)
         raise UsageError(f"cannot read {path}: {reason}") from None
+
+
+STDIN = "-"  # check and summary read one spec from standard input for this file name
+
+
+def read_input(path: str) -> SourceFile:
+    """`check`'s and `summary`'s files: `-` is standard input, named `<stdin>` in diagnostics
+    (its imports are found from the current directory); any other name is a file."""
+    if path != STDIN:
+        return read_source(path)
+    stream = getattr(sys.stdin, "buffer", sys.stdin)
+    if stream is None:
+        raise UsageError("cannot read <stdin>: there is no standard input")
+    try:
+        data = stream.read(MAX_READ)
+    except (OSError, ValueError) as err:
+        raise UsageError(f"cannot read <stdin>: {getattr(err, 'strerror', None) or err}") from None
+    text = data.decode("utf-8-sig", errors="replace") if isinstance(data, bytes) else data
+    return SourceFile("<stdin>", text.removeprefix("\ufeff"))
 
 
 def plural(count: int, word: str) -> str:
@@ -56,9 +75,11 @@ def failed(diagnostics, strict: bool) -> bool:
 def cmd_check(args) -> int:
     """Every file is checked; an unreadable one is reported and makes the exit code 2 (over 1)."""
     status, unreadable = EXIT_OK, False
+    if args.files.count(STDIN) > 1:
+        raise UsageError("'-' (standard input) can be given only once; name a file called - as ./-")
     for path in args.files:
         try:
-            source = read_source(path)
+            source = read_input(path)
         except UsageError as err:
             error(str(err))
             unreadable = True
@@ -108,7 +129,7 @@ def pick_stage(network, stage: str | None):
 @paused  # one file: the table or JSON of a large graph makes many objects and no cycles
 def cmd_summary(args) -> int:
     from . import report
-    source = read_source(args.file)
+    source = read_input(args.file)
     network, diags = analyse(source)
     network = pick_stage(network, args.stage)
     has_errors = failed(diags, False)
@@ -249,13 +270,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version="cnnspec 0.1.0")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p = _command(sub, "check", "check specs and report every problem")
-    p.add_argument("files", nargs="+", metavar="FILE", help="the .cnn spec files to check (each one is checked)")
+    p.add_argument("files", nargs="+", metavar="FILE", help="the .cnn spec files to check (each one is checked; - reads one from standard input)")
     p.add_argument("--format", choices=("text", "json", "github"), default="text",
                    help="text for people, json (one object per file and line), or GitHub annotations")
     p.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
     p.set_defaults(func=cmd_check)
     p = _command(sub, "summary", "print a table of shapes, parameters and MACs")
-    p.add_argument("file", metavar="FILE", help="the .cnn spec file")
+    p.add_argument("file", metavar="FILE", help="the .cnn spec file (- reads it from standard input)")
     p.add_argument("--format", choices=("table", "json", "markdown"), default="table",
                    help="a text table, a JSON object, or a Markdown table")
     _add_stage(p, "show this training stage's freeze rules")

@@ -125,7 +125,10 @@ def cmd_summary(args) -> int:
         print(render_text(source, diags), file=sys.stderr)
     depth = None if args.expand else args.depth
     show = report.markdown if args.format == "markdown" else report.table
-    print(show(_fields(network, network.summary(), args), depth, args.receptive))
+    summary = network.summary()
+    if args.receptive:
+        _fields(network, summary, args)
+    print(show(summary, depth, args.receptive))
     return EXIT_OK
 
 

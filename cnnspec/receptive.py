@@ -149,17 +149,25 @@ def peak_elements(network) -> int:
     return peak
 
 
+def _fields_or_none(network):
+    """fields(network); None for an IR built by hand without its nodes' resolved attrs."""
+    try:
+        return fields(network)
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
 def annotate(network, summary: dict, batch: int = 1, dtype: str = "float32") -> dict:
     """The summary dict with the new keys: per layer receptive_field, jump, rf_start,
     activation_elements and activation_bytes; in total activation_memory_bytes and
     peak_activation_bytes (for `batch` samples of `dtype`). Adds keys, never removes any."""
     per = DTYPE_BYTES[dtype] * batch
-    found, sizes = fields(network), elements(network)
+    found, sizes = _fields_or_none(network), elements(network)
     for layer in summary["layers"]:
-        h, w = found[layer["name"]]
-        layer["receptive_field"] = [ceil(h.rf), ceil(w.rf)]
-        layer["jump"] = [number(h.jump), number(w.jump)]
-        layer["rf_start"] = [number(h.start), number(w.start)]
+        h, w = found[layer["name"]] if found else (None, None)
+        layer["receptive_field"] = [ceil(h.rf), ceil(w.rf)] if h else None
+        layer["jump"] = [number(h.jump), number(w.jump)] if h else None
+        layer["rf_start"] = [number(h.start), number(w.start)] if h else None
         layer["activation_elements"] = sizes[layer["name"]]
         layer["activation_bytes"] = sizes[layer["name"]] * per
     summary["batch"], summary["dtype"] = batch, dtype

@@ -36,6 +36,8 @@ def _field_cells(row, summary: dict) -> tuple[str, ...]:
     else:
         layer, size = row.item, row.item["activation_bytes"]
     rf, jump = layer["receptive_field"], layer["jump"]
+    if rf is None:  # an IR built without its nodes' attrs
+        return ("", "", f"{size:,}")
     return (f"{rf[0]}x{rf[1]}", f"{jump[0]:g}x{jump[1]:g}", f"{size:,}")
 
 
@@ -163,8 +165,9 @@ def _footer(summary: dict, shown: int, receptive: bool = False) -> list[str]:
 
 def _memory(summary: dict) -> list[str]:
     what = f"batch {summary['batch']:,}, {summary['dtype']}"
-    return [f"Activation memory ({what}): {summary['activation_memory_bytes']:,} bytes in all, "
-            f"{summary['peak_activation_bytes']:,} bytes at the peak"]
+    line = (f"Activation memory ({what}): {summary['activation_memory_bytes']:,} bytes in all, "
+            f"{summary['peak_activation_bytes']:,} bytes at the peak")
+    return [line]
 
 
 def _outputs(summary: dict) -> str:

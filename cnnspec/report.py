@@ -19,26 +19,36 @@ def _rows(summary: dict, depth: int | None = 1, receptive: bool = False) -> list
     graph = not is_chain(summary)
     rows = [("input", "input", shape_text(summary["input_shape"]), "0", "", str(summary["input_line"]))
             + (_input_field_cells(summary) if receptive else ()) + (("",) if graph else ())]
+    fields = _FieldIndex(summary) if receptive else None
     for row in view_rows(summary, depth):
         cells = _instance_cells(row.item, summary) if row.is_instance else _layer_cells(row.item, summary)
-        cells += _field_cells(row, summary) if receptive else ()
+        cells += fields.cells(row) if fields else ()
         rows.append(cells + ((_connected(row.connected),) if graph else ()))
     return rows
 
 
-def _field_cells(row, summary: dict) -> tuple[str, ...]:
-    """RF, jump and activation bytes: an instance row shows its output layer's field and the
-    sum of its layers' activations."""
-    if row.is_instance:
-        layer = next(x for x in summary["layers"] if x["name"] == row.item["output"])
-        held = [x for x in summary["layers"] if x["name"].startswith(row.item["name"] + ".")]
-        size = sum(x["activation_bytes"] for x in held)
-    else:
-        layer, size = row.item, row.item["activation_bytes"]
-    rf, jump = layer["receptive_field"], layer["jump"]
-    if rf is None:  # an IR built without its nodes' attrs
-        return ("", "", f"{size:,}")
-    return (f"{rf[0]}x{rf[1]}", f"{jump[0]:g}x{jump[1]:g}", f"{size:,}")
+class _FieldIndex:
+    """RF, jump and activation bytes of a row: an instance row shows its output layer's field
+    and the sum of its layers' activations (sums by name prefix, one pass over the layers)."""
+
+    def __init__(self, summary: dict):
+        self.layers = {x["name"]: x for x in summary["layers"]}
+        self.sums: dict[str, int] = {}
+        for name, layer in self.layers.items():
+            parts = name.split(".")
+            for i in range(1, len(parts)):
+                prefix = ".".join(parts[:i])
+                self.sums[prefix] = self.sums.get(prefix, 0) + layer["activation_bytes"]
+
+    def cells(self, row) -> tuple[str, ...]:
+        if row.is_instance:
+            layer, size = self.layers[row.item["output"]], self.sums.get(row.item["name"], 0)
+        else:
+            layer, size = row.item, row.item["activation_bytes"]
+        rf, jump = layer["receptive_field"], layer["jump"]
+        if rf is None:  # an IR built without its nodes' attrs
+            return ("", "", f"{size:,}")
+        return (f"{rf[0]}x{rf[1]}", f"{jump[0]:g}x{jump[1]:g}", f"{size:,}")
 
 
 def _input_field_cells(summary: dict) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 from math import ceil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -269,3 +270,21 @@ def test_a_hand_built_ir_without_attrs_gets_memory_but_no_fields():
 def report_table(summary: dict) -> str:
     from cnnspec import report
     return report.table(summary, None, receptive=True)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "specs").rglob("*.cnn"))
+
+
+@pytest.mark.parametrize("path", SPECS)
+def test_every_shipped_spec_gets_fields_and_memory(path):
+    net = load(path)
+    s = annotate(net, net.summary())
+    assert all(x["receptive_field"] is not None for x in s["layers"]), path
+    sizes = [int(np.prod(n.out_shape)) for n in net.nodes]
+    assert max(sizes) * 4 <= s["peak_activation_bytes"] <= s["activation_memory_bytes"] == sum(sizes) * 4
+    for node in net.layers:  # a field never shrinks along a path
+        for i in node.inputs:
+            before = [1, 1] if i == "input" else layer(s, i)["receptive_field"]
+            after = layer(s, node.name)["receptive_field"]
+            assert after[0] >= before[0] and after[1] >= before[1], (node.name, i)

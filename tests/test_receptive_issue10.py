@@ -288,3 +288,11 @@ def test_every_shipped_spec_gets_fields_and_memory(path):
             before = [1, 1] if i == "input" else layer(s, i)["receptive_field"]
             after = layer(s, node.name)["receptive_field"]
             assert after[0] >= before[0] and after[1] >= before[1], (node.name, i)
+
+
+def test_graph_markdown_keeps_connected_last_and_one_alignment_per_column(capsys):
+    md = run(["summary", "specs/two_heads.cnn", "--receptive", "--format", "markdown"], capsys)
+    head, rule = md.splitlines()[4:6]
+    assert head.endswith("| RF | Jump | Act. bytes | Connected to |")
+    assert rule.count("|") == head.count("|") and rule.endswith("---:|---|")
+    assert "| pool2 | maxpool | 16x16x32 | 0 |  | 11 | 10x10 | 4x4 | 32,768 | conv2 |" in md

@@ -134,7 +134,10 @@ def cmd_summary(args) -> int:
     network = pick_stage(network, args.stage)
     has_errors = failed(diags, False)
     if args.format == "json":
-        print(json.dumps(json_object(source, network, diags), indent=1))
+        data = json_object(source, network, diags)
+        if network is not None:
+            _fields(network, data, args)
+        print(json.dumps(data, indent=1))
         return EXIT_ERRORS if has_errors else EXIT_OK
     if has_errors or network is None:
         print(render_text(source, diags), file=sys.stderr)
@@ -143,8 +146,28 @@ def cmd_summary(args) -> int:
         print(render_text(source, diags), file=sys.stderr)
     depth = None if args.expand else args.depth
     show = report.markdown if args.format == "markdown" else report.table
-    print(show(network.summary(), depth))
+    summary = network.summary()
+    if args.receptive:
+        _fields(network, summary, args)
+    print(show(summary, depth, args.receptive))
     return EXIT_OK
+
+
+def _fields(network, summary: dict, args) -> dict:
+    """The summary with receptive fields, jumps and activation memory (cnnspec/receptive.py)."""
+    from .receptive import annotate
+    return annotate(network, summary, args.batch, args.dtype)
+
+
+def _add_receptive(p: argparse.ArgumentParser) -> None:
+    """summary's receptive field and memory options (the JSON always has their keys)."""
+    p.add_argument("--receptive", action="store_true",
+                   help="add the receptive field, jump and activation memory columns to the "
+                   "table or Markdown, and the memory totals under it")
+    p.add_argument("--batch", type=positive, default=1, metavar="N",
+                   help="samples counted in the activation memory (default 1)")
+    p.add_argument("--dtype", choices=("float32", "float16", "float64"), default="float32",
+                   help="the activations' type, for their bytes (default float32)")
 
 
 def cmd_compile(args) -> int:
@@ -281,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a text table, a JSON object, or a Markdown table")
     _add_stage(p, "show this training stage's freeze rules")
     _add_depth(p)
+    _add_receptive(p)
     p.set_defaults(func=cmd_summary)
     p = _command(sub, "compile", "generate NumPy, PyTorch or Keras code")
     p.add_argument("file", metavar="FILE", help="the .cnn spec file")

@@ -13,15 +13,47 @@ from .summary_view import rows as view_rows
 from .terminal import printable
 
 
-def _rows(summary: dict, depth: int | None = 1) -> list[tuple[str, ...]]:
-    """The cells of every row, the input first; a graph's rows end with "Connected to"."""
+def _rows(summary: dict, depth: int | None = 1, receptive: bool = False) -> list[tuple[str, ...]]:
+    """The cells of every row, the input first; a graph's rows end with "Connected to";
+    `receptive`: the receptive field, jump and activation memory columns before it."""
     graph = not is_chain(summary)
     rows = [("input", "input", shape_text(summary["input_shape"]), "0", "", str(summary["input_line"]))
-            + (("",) if graph else ())]
+            + (_input_field_cells(summary) if receptive else ()) + (("",) if graph else ())]
+    fields = _FieldIndex(summary) if receptive else None
     for row in view_rows(summary, depth):
         cells = _instance_cells(row.item, summary) if row.is_instance else _layer_cells(row.item, summary)
+        cells += fields.cells(row) if fields else ()
         rows.append(cells + ((_connected(row.connected),) if graph else ()))
     return rows
+
+
+class _FieldIndex:
+    """RF, jump and activation bytes of a row: an instance row shows its output layer's field
+    and the sum of its layers' activations (sums by name prefix, one pass over the layers)."""
+
+    def __init__(self, summary: dict):
+        self.layers = {x["name"]: x for x in summary["layers"]}
+        self.sums: dict[str, int] = {}
+        for name, layer in self.layers.items():
+            parts = name.split(".")
+            for i in range(1, len(parts)):
+                prefix = ".".join(parts[:i])
+                self.sums[prefix] = self.sums.get(prefix, 0) + layer["activation_bytes"]
+
+    def cells(self, row) -> tuple[str, ...]:
+        if row.is_instance:
+            layer, size = self.layers[row.item["output"]], self.sums.get(row.item["name"], 0)
+        else:
+            layer, size = row.item, row.item["activation_bytes"]
+        rf, jump = layer["receptive_field"], layer["jump"]
+        if rf is None:  # an IR built without its nodes' attrs
+            return ("", "", f"{size:,}")
+        return (f"{rf[0]}x{rf[1]}", f"{jump[0]:g}x{jump[1]:g}", f"{size:,}")
+
+
+def _input_field_cells(summary: dict) -> tuple[str, ...]:
+    size = summary["activation_memory_bytes"] - sum(x["activation_bytes"] for x in summary["layers"])
+    return ("1x1", "1x1", f"{size:,}")
 
 
 SHOWN_INPUTS = 8  # a merge of up to 1,000 inputs shows the first ones and how many more
@@ -62,11 +94,13 @@ def _line(item: dict, summary: dict) -> str:
 
 
 HEADERS = ("Layer", "Kind", "Output shape", "Params", "Trainable", "Line")
+FIELD_HEADERS = ("RF", "Jump", "Act. bytes")  # with receptive=True (`summary --receptive`)
 CONNECTED = "Connected to"
 
 
-def headers(summary: dict) -> tuple[str, ...]:
-    return HEADERS if is_chain(summary) else HEADERS + (CONNECTED,)
+def headers(summary: dict, receptive: bool = False) -> tuple[str, ...]:
+    head = HEADERS + (FIELD_HEADERS if receptive else ())
+    return head if is_chain(summary) else head + (CONNECTED,)
 
 
 def _totals(summary: dict) -> list[str]:
@@ -102,12 +136,13 @@ def _by_instance(summary: dict, scales: dict) -> list[tuple[str, float]]:
 
 
 @paused
-def table(summary: dict, depth: int | None = 1) -> str:
-    """The text table; `depth` as in summary_view (None: every layer)."""
-    head = headers(summary)
-    rows = [head] + [tuple(map(printable, row)) for row in _rows(summary, depth)]
+def table(summary: dict, depth: int | None = 1, receptive: bool = False) -> str:
+    """The text table; `depth` as in summary_view (None: every layer); `receptive`: the
+    columns of cnnspec.receptive.annotate (which must have filled the summary)."""
+    head = headers(summary, receptive)
+    rows = [head] + [tuple(map(printable, row)) for row in _rows(summary, depth, receptive)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    right = {3, 4, 5}
+    right = {3, 4, 5} | ({6, 7, 8} if receptive else set())
 
     def fmt(row):
         cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
@@ -121,20 +156,28 @@ def table(summary: dict, depth: int | None = 1) -> str:
         title += f"\n{summary['description']}"
     lines = [title, rule.replace("-", "="), fmt(head), rule]
     lines += [fmt(r) for r in rows[1:]]
-    lines += [rule.replace("-", "=")] + _footer(summary, len(rows) - 2)
+    lines += [rule.replace("-", "=")] + _footer(summary, len(rows) - 2, receptive)
     return printable("\n".join(lines))
 
 
-def _footer(summary: dict, shown: int) -> list[str]:
-    """The lines under the table: outputs (a graph's), totals, stages, solved unknowns, and a
-    note when blocks are collapsed (`shown`: the rows shown, the input's not counted)."""
+def _footer(summary: dict, shown: int, receptive: bool = False) -> list[str]:
+    """The lines under the table: outputs (a graph's), totals, activation memory (with
+    `receptive`), stages, solved unknowns, and a note when blocks are collapsed (`shown`: the
+    rows shown, the input's not counted)."""
     lines = [] if is_chain(summary) else [_outputs(summary)]
-    lines += _totals(summary) + _solved(summary)
+    lines += _totals(summary) + (_memory(summary) if receptive else []) + _solved(summary)
     layers = len(summary["layers"])
     if shown < layers:
         lines.append(f"Blocks collapsed: {shown:,} rows for {layers:,} layers "
                      "(--expand shows every layer)")
     return lines
+
+
+def _memory(summary: dict) -> list[str]:
+    what = f"batch {summary['batch']:,}, {summary['dtype']}"
+    line = (f"Activation memory ({what}): {summary['activation_memory_bytes']:,} bytes in all, "
+            f"{summary['peak_activation_bytes']:,} bytes at the peak")
+    return [line]
 
 
 def _outputs(summary: dict) -> str:
@@ -157,17 +200,18 @@ def _solved(summary: dict) -> list[str]:
 
 
 @paused
-def markdown(summary: dict, depth: int | None = 1) -> str:
+def markdown(summary: dict, depth: int | None = 1, receptive: bool = False) -> str:
     """The same as a Markdown table and a list of the lines under it."""
     lines = [f"### {summary['network']}", ""]
     if summary.get("description"):
         lines += [summary["description"], ""]
-    head = headers(summary)
+    head = headers(summary, receptive)
     lines.append("| " + " | ".join(head) + " |")
-    lines.append("|---|---|---|---:|---:|---:|" + "---|" * (len(head) - len(HEADERS)))
-    rows = _rows(summary, depth)[1:]
+    extra = len(head) - len(HEADERS) - (len(FIELD_HEADERS) if receptive else 0)
+    lines.append("|---|---|---|---:|---:|---:|" + "---:|" * (3 if receptive else 0) + "---|" * extra)
+    rows = _rows(summary, depth, receptive)[1:]
     for row in rows:
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
     lines.append("")
-    lines += [f"- {t}" for t in _footer(summary, len(rows))]
+    lines += [f"- {t}" for t in _footer(summary, len(rows), receptive)]
     return printable("\n".join(lines))

@@ -69,12 +69,13 @@ class Summary:
 
 
 def summary(spec: str | os.PathLike | Network, *, stage: str | None = None,
-            depth: int | None = 1) -> Summary:
+            depth: int | None = 1, batch: int = 1, dtype: str = "float32") -> Summary:
     """The summary of the spec file at `spec` (a path, never spec text: cnnspec.loads that and
     pass the network), or of a loaded Network.
 
     `stage`: a training stage's freeze rules (default: the first stage); `depth`: the block
-    levels the table opens, as `--depth` (None: every layer, as `--expand`). Raises as
+    levels the table opens, as `--depth` (None: every layer, as `--expand`); `batch` and
+    `dtype`: the activation memory figures, as `--batch` and `--dtype`. Raises as
     cnnspec.load: SpecError for a spec with errors, OSError for a file that cannot be read,
     KeyError for an unknown stage."""
     _check_depth(depth)
@@ -83,7 +84,14 @@ def summary(spec: str | os.PathLike | Network, *, stage: str | None = None,
     data = network.summary()
     data["diagnostics"] = [d.to_json() for d in diagnostics]
     data["ok"] = True
+    annotate(data, batch, dtype, network)  # after ok, as the command's JSON orders its keys
     return Summary(data, depth)
+
+
+def annotate(data: dict, batch: int, dtype: str, network: Network) -> dict:
+    """The receptive fields, jumps and activation memory the command's JSON has."""
+    from .receptive import annotate as fields
+    return fields(network, data, batch, dtype)
 
 
 def _network(spec) -> tuple[Network, tuple]:

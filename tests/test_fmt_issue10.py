@@ -27,7 +27,7 @@ from cnnspec.source import SourceFile
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted([*ROOT.glob("specs/*.cnn"), *ROOT.glob("specs/zoo/*.cnn"), *ROOT.glob("docs/examples/*.cnn")])
 FEW = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-LINE_KEYS = ("line", "end_line", "input_line", "definition_line")
+LINE_KEYS = ("line", "end_line", "definition_line")
 COLUMN_KEYS = ("col", "end_col", "column", "end_column")  # re-spacing moves columns
 
 
@@ -63,7 +63,11 @@ def meaning(path: Path, text: str, lines: dict[int, int] | None = None):
     nodes = [(n.name, n.kind, dict(n.attrs), n.inputs, n.in_shape, n.out_shape, n.weights,
               n.macs, n.frozen, n.lr_scale, where.get(n.span.file, {}).get(n.span.line, n.span.line))
              for n in network.layers]
-    return nodes, remap(network.summary(), lines, str(path)), found
+    summary = network.summary()
+    summary.pop("input_line")  # the input node's line, in an imported base's file after `use`
+    first = network.nodes[0].span
+    summary["input"] = (first.file, where.get(first.file, {}).get(first.line, first.line))
+    return nodes, remap(summary, lines, str(path)), found
 
 
 def comments(text: str) -> list[str]:
@@ -106,6 +110,29 @@ def test_layout_of_a_block_and_its_runs():
 def test_continued_lines_strings_and_hashes_in_strings_are_kept():
     text = 'network N "a  #  b"   # c  \ninput 4\nd: dense 3 \\\n     -> relu\n'
     assert format_text(text) == 'network N "a  #  b"  # c\ninput 4\nd: dense 3 \\\n     -> relu\n'
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", ""),
+    ("\n\n", ""),
+    ("# only\n\n\n# c\n", "# only\n\n# c\n"),
+    ("input 4\r\nd: dense 3  # x\r\n", "input 4\nd: dense 3  # x\n"),
+    ("input 4\nd: dense 3", "input 4\nd: dense 3\n"),
+    ("input 4\nblock b(f)\n# in\n  c: dense f\n\n\n  # last\nend\nx: b 2\n",
+     "input 4\nblock b(f)\n  # in\n  c: dense f\n\n  # last\nend\nx: b 2\n"),
+    ("input 4\nd:dense 3\ne :  dense 2\n", "input 4\nd: dense 3\ne: dense 2\n"),
+    ("input 4\nd: dense 3 \\\n\ne: dense 2\n", "input 4\nd: dense 3 \\\n\ne: dense 2\n"),
+])
+def test_edge_cases(text, expected):
+    assert format_text(text) == expected
+    assert format_text(expected) == expected
+
+
+def test_a_byte_order_mark_is_kept(tmp_path):
+    spec = tmp_path / "bom.cnn"
+    spec.write_bytes(b"\xef\xbb\xbfinput   4\n")
+    assert main(["fmt", str(spec)]) == 0
+    assert spec.read_bytes() == b"\xef\xbb\xbfinput 4\n"
 
 
 def test_the_meaning_check_can_fail():

@@ -288,3 +288,12 @@ def test_fmt_imports_no_framework(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(spec)], capture_output=True, text=True,
                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
     assert out.stdout.strip().endswith("[]"), out.stderr
+
+
+def test_the_guard_keeps_a_layout_that_would_change_the_tree(monkeypatch):
+    import cnnspec.formatter as F
+    text = "input 4\nd: dense 3   bias = false\n"
+    monkeypatch.setattr(F, "_TIGHT", ((re.compile(r"false"), "true"),))  # an unsafe rule
+    assert format_text(text) == "input 4\nd: dense 3 bias = false\n"  # the cautious layout
+    monkeypatch.setattr(F, "layout", lambda text, spec, tight=True: ("input 5\n", ()))
+    assert format_text(text) == text  # no layout passes: the text stays as written

@@ -232,6 +232,12 @@ def cmd_diff(args) -> int:
     return EXIT_OK if spec_diff.is_empty(result) else EXIT_ERRORS
 
 
+def cmd_fmt(args) -> int:
+    """`cnnspec fmt`: the canonical layout (cnnspec/formatter.py)."""
+    from .formatter import run_fmt
+    return run_fmt(args)
+
+
 class StoreOnce(argparse.Action):
     """An option's value; giving the option twice is an error instead of the last one winning."""
 
@@ -331,6 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json", "markdown"), default="text",
                    help="a readable report, a JSON object, or Markdown for a pull request")
     p.set_defaults(func=cmd_diff)
+    p = _command(sub, "fmt", "rewrite specs in the canonical layout (comments kept, meaning unchanged)")
+    p.add_argument("files", nargs="+", metavar="FILE", help="the .cnn files (a folder: the .cnn files under it)")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 listing the files that would change")
+    p.add_argument("--diff", action="store_true", help="write nothing; print a unified diff of each change")
+    p.set_defaults(func=cmd_fmt)
     from .interop.cli import add_arguments as add_keras_arguments
     p = _command(sub, "keras", "turn a Keras model (keras.applications or .keras) into a spec "
                  "and portable weights")

@@ -1,4 +1,5 @@
-"""The `cnnspec` command line: check, summary, compile, verify (design.md section 5), keras."""
+"""The `cnnspec` command line: check, summary, compile, verify (design.md section 5), keras,
+diff and fmt."""
 
 from __future__ import annotations
 

@@ -198,6 +198,7 @@ def _align(items: list[Item]) -> None:
         for it in run:
             label = "" if it.name is None else it.name + ":"
             it.head = (label.ljust(width) if width else "") + it.code
+        _align_conditions(run)
     for run in _runs(items, lambda it: it.kind == "code"):
         column = max((len(it.head) + 2 for it in run if it.comment), default=0)
         for it in run:
@@ -210,6 +211,18 @@ def _align(items: list[Item]) -> None:
             item.rendered = item.lines
         elif item.kind == "blank":
             item.rendered = [""]
+
+
+def _align_conditions(run: list[Item]) -> None:
+    """The `if` parts of a run's layer lines start in one column, two spaces after the
+    longest layer before its `if` (as resnet50.cnn aligns its optional lines)."""
+    conditional = [it for it in run if " if " in it.head]
+    if not conditional:
+        return
+    column = max(len(it.head.split(" if ", 1)[0]) for it in conditional) + 2
+    for it in conditional:
+        layer, condition = it.head.split(" if ", 1)
+        it.head = layer.ljust(column) + "if " + condition
 
 
 def _drop_blanks(items: list[Item]):

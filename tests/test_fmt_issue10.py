@@ -297,3 +297,13 @@ def test_the_guard_keeps_a_layout_that_would_change_the_tree(monkeypatch):
     assert format_text(text) == "input 4\nd: dense 3 bias = false\n"  # the cautious layout
     monkeypatch.setattr(F, "layout", lambda text, spec, tight=True: ("input 5\n", ()))
     assert format_text(text) == text  # no layout passes: the text stays as written
+
+
+def test_if_parts_of_a_run_are_aligned():
+    """Optional lines of a block read as a table: their `if` parts start in one column."""
+    from cnnspec.formatter import format_text
+    text = ("network t\ninput 8x8x3\nblock b(s=1)\n  a: conv 4 1x1 stride=s if s != 1\n"
+            "  long_name: batchnorm eps=0.001   if s != 1\n  c: relu\nend\nu: b 2\n")
+    lines = format_text(text).splitlines()
+    columns = {line.index(" if ") for line in lines if " if " in line}
+    assert len(columns) == 1 and format_text(format_text(text)) == format_text(text)

@@ -26,7 +26,7 @@ import re
 from pathlib import Path
 
 import pytest
-from weighted_graph import feeders
+from weighted_graph import feeders, randomise_torch_batchnorms
 
 from cnnspec.api import analyse
 from cnnspec.ir import Network
@@ -405,12 +405,7 @@ def randomised_resnet18():
     import torch
     torch.manual_seed(0)
     model, _ = torch_resnet18()
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            for tensor in (module.weight, module.running_var):
-                tensor.data.uniform_(0.5, 1.5)
-            for tensor in (module.bias, module.running_mean):
-                tensor.data.normal_(0, 0.1)
+    randomise_torch_batchnorms(model)
     return model.eval()
 
 

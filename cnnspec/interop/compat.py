@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+from ..shapes import same_padding
 from .keras_graph import KerasOp
 
 ACTIVATION_CLASSES = ("Activation", "ReLU", "LeakyReLU", "ELU", "Softmax")
@@ -144,7 +145,7 @@ def _cmp(attrs, key: str, theirs, what: str) -> list[str]:
 
 def keras_padding(config: dict, in_shape: tuple) -> tuple | None:
     """(top, bottom, left, right) of a Keras conv or pool: `valid` is none, `same` follows
-    TensorFlow: total = max((ceil(n/s) - 1) s + (k - 1) d + 1 - n, 0), the odd one at the end."""
+    TensorFlow's rule (shapes.same_padding, the one cnnspec's `pad=same` uses)."""
     mode = config.get("padding")
     if mode == "valid":
         return (0, 0, 0, 0)
@@ -153,11 +154,8 @@ def keras_padding(config: dict, in_shape: tuple) -> tuple | None:
     k = _pair(config.get("kernel_size") or config.get("pool_size"))
     s = _pair(config.get("strides") or k)
     d = _pair(config.get("dilation_rate") or 1)
-    sides = []
-    for n, ki, si, di in zip(in_shape[:2], k, s, d):
-        total = max((math.ceil(n / si) - 1) * si + (ki - 1) * di + 1 - n, 0)
-        sides += [total // 2, total - total // 2]
-    return tuple(sides)
+    return tuple(side for n, ki, si, di in zip(in_shape[:2], k, s, d)
+                 for side in same_padding(n, ki, si, di))
 
 
 def _conv(attrs, c, in_shape) -> list[str]:

@@ -34,17 +34,23 @@ def without_expects(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if not line.startswith("expect"))
 
 
+def replace_once(text: str, old: str, new: str | None) -> str:
+    """`old` replaced by `new` once, blanks in `old` matching any run of blanks (the specs are
+    aligned by `cnnspec fmt`); new=None deletes the line that starts with `old`."""
+    pattern = r"[ \t]+".join(map(re.escape, old.split(" ")))
+    if new is None:
+        pattern, new = rf"^{pattern}.*\n", ""
+    assert re.search(pattern, text, flags=re.MULTILINE), old
+    return re.sub(pattern, lambda m: new, text, count=1, flags=re.MULTILINE)
+
+
 @pytest.fixture
 def edited(tmp_path):
     """edited(spec, (old, new), ...) -> path of a copy with each replacement made once."""
     def make(spec: Path, *edits: tuple[str, str | None], keep_expects: bool = False) -> Path:
         text = spec.read_text()
         for old, new in edits:
-            assert text.count(old) >= 1, old
-            if new is None:  # delete the line that starts with `old`
-                text = re.sub(rf"^{re.escape(old)}.*\n", "", text, count=1, flags=re.MULTILINE)
-            else:
-                text = text.replace(old, new, 1)
+            text = replace_once(text, old, new)
         for sibling in spec.parent.glob("*.cnn"):  # what it imports
             (tmp_path / sibling.name).write_text(sibling.read_text())
         path = tmp_path / f"new_{spec.name}"
@@ -266,8 +272,8 @@ def lenet_params(k1: int, k3: int) -> dict[str, int]:
 @given(k1=st.integers(1, 40), k3=st.integers(1, 40))
 def test_lenet_filter_counts_against_hand_counts(k1, k3):
     text = without_expects(LENET.read_text())
-    new_text = text.replace("c1: conv 6 5x5", f"c1: conv {k1} 5x5").replace(
-        "c3: conv 16 5x5", f"c3: conv {k3} 5x5")
+    new_text = replace_once(replace_once(text, "c1: conv 6 5x5", f"c1: conv {k1} 5x5"),
+                            "c3: conv 16 5x5", f"c3: conv {k3} 5x5")
     result = spec_diff.diff(cnnspec.loads(text, "old.cnn"), cnnspec.loads(new_text, "new.cnn"))
     old, new = lenet_params(6, 16), lenet_params(k1, k3)
     expected = {name for name in old if old[name] != new[name]}

@@ -87,13 +87,38 @@ def assert_same_meaning(path: Path, old: str, new: str) -> None:
     assert comments(new) == comments(old)
 
 
+UNFORMATTED = ROOT / "docs/examples/unformatted.cnn"  # docs/cli.md's fmt example, kept messy
+
+
+def squeezed(text: str) -> str:
+    """The spec as typed without alignment: every run of blanks outside comments one space."""
+    lines = []
+    for line in text.split("\n"):
+        code, hash_, comment = line.partition("#")
+        if '"' in code or code.rstrip().endswith("\\"):
+            lines.append(line)
+            continue
+        lead = code[:len(code) - len(code.lstrip())]
+        lines.append(lead + re.sub(r"[ \t]+", " ", code.strip()) + (" " if code.strip() and hash_
+                                                                     else "") + hash_ + comment)
+    return "\n".join(lines)
+
+
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_shipped_specs_keep_their_meaning_and_are_idempotent(path):
-    old = path.read_text("utf-8")
+    old = squeezed(path.read_text("utf-8"))
     new = format_text(old, str(path))
     assert new is not None
     assert_same_meaning(path, old, new)
     assert format_text(new, str(path)) == new
+
+
+@pytest.mark.parametrize("path", [p for p in SPECS if p != UNFORMATTED],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_shipped_specs_are_in_the_canonical_layout(path):
+    text = path.read_text("utf-8")
+    assert format_text(text, str(path)) == text
+    assert format_text(UNFORMATTED.read_text("utf-8"), str(UNFORMATTED)) != UNFORMATTED.read_text()
 
 
 def test_layout_of_a_block_and_its_runs():
@@ -233,8 +258,9 @@ def test_annotated_specs_keep_meaning_and_comments_and_are_idempotent(case):
 # the command
 
 def _copy(tmp_path: Path, name: str) -> Path:
+    """A shipped spec as typed without alignment (so that fmt has work to do)."""
     target = tmp_path / Path(name).name
-    target.write_bytes((ROOT / name).read_bytes())
+    target.write_text(squeezed((ROOT / name).read_text("utf-8")), "utf-8")
     return target
 
 
@@ -243,7 +269,7 @@ def test_rewrites_in_place_keeping_the_mode(tmp_path, capsys):
     os.chmod(spec, 0o640)
     assert main(["fmt", str(spec)]) == 0
     assert stat.S_IMODE(spec.stat().st_mode) == 0o640
-    assert spec.read_text("utf-8") == format_text((ROOT / "specs/lenet5.cnn").read_text("utf-8"))
+    assert spec.read_text("utf-8") == (ROOT / "specs/lenet5.cnn").read_text("utf-8")
     assert f"reformatted {spec}" in capsys.readouterr().err
     assert main(["fmt", "--check", str(spec)]) == 0
     assert [p.name for p in tmp_path.iterdir()] == ["lenet5.cnn"]  # no temporary file left

@@ -279,7 +279,7 @@ def test_usage_errors_exit_2(tmp_path, monkeypatch, capsys):
 def test_diagram_imports_no_framework():
     code = ("import sys; from cnnspec.cli import main; "
             "[main(['diagram', 'specs/zoo/resnet50.cnn', '--format', f]) for f in "
-            "('dot', 'mermaid')]; "
+            "('dot', 'mermaid', 'html')]; "
             "bad = {'torch', 'tensorflow', 'keras', 'pydantic'} & set(sys.modules); "
             "sys.exit(f'imported {bad}' if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,

@@ -178,3 +178,14 @@ def _folded_box(instance: dict, output: bool, cluster: str | None) -> Box:
 
 def _cluster_label(instance: dict) -> str:
     return f"{instance['name']}: {instance_kind(instance)}"
+
+
+def folded_boxes(network) -> dict[str, Box]:
+    """Every block instance as the one box `--depth` would fold it into (the HTML page has
+    them all, shown or hidden as the reader folds and opens instances)."""
+    outputs = {n.name for n in network.output_nodes}
+    found = {}
+    for instance in summarise_instances(network):
+        holds_output = any(name.startswith(instance["name"] + ".") for name in outputs)
+        found[instance["name"]] = _folded_box(instance, holds_output, instance["parent"])
+    return found

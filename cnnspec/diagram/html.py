@@ -27,7 +27,7 @@ def box_size(box) -> tuple[int, int]:
 class Page:
     """What the page draws and what its script needs, computed once."""
 
-    def __init__(self, network, depth: int | None):
+    def __init__(self, network, depth: int | None = 1, folded: set[str] | None = None):
         self.network = network
         self.diagram = model.build(network, None)
         self.boxes = {b.id: b for b in self.diagram.boxes}
@@ -38,8 +38,9 @@ class Page:
                                 [(c.id, c.parent) for c in self.diagram.clusters], self.edges)
         self.sizes = {name: box_size(b) for name, b in self.boxes.items()}
         self.fold_sizes = {name: box_size(b) for name, b in self.folds.items()}
-        self.folded = {c.id for c in self.diagram.clusters
-                       if depth is not None and len(self.plan.chain(c.id)) >= depth}
+        self.folded = folded if folded is not None else {
+            c.id for c in self.diagram.clusters
+            if depth is not None and len(self.plan.chain(c.id)) >= depth}
         self.placed = layout.pack(self.plan, self.sizes, self.fold_sizes, self.folded)
 
     def data(self) -> dict:
@@ -55,7 +56,12 @@ class Page:
 
 
 def render(network, depth: int | None = 1) -> str:
-    page = Page(network, depth)
+    return render_page(Page(network, depth))
+
+
+def render_page(page: Page) -> str:
+    """The page as `page` has its instances folded (its script can change that)."""
+    network = page.network
     w, h = page.placed[None][2:]
     svg = (f'<svg id="diagram" width="{w + 2 * layout.MARGIN}" height="{h + 2 * layout.MARGIN}" '
            'font-family="monospace" font-size="11">'

@@ -1,10 +1,11 @@
-"""`cnnspec diagram` (issue 10): DOT read back by pydot, SVG made by the real Graphviz, Mermaid
+"""`cnnspec diagram` (issue 10): DOT read back by Graphviz (dot -Tjson0), SVG made by the real Graphviz, Mermaid
 read line by line, all compared with the checked IR itself (names, shapes, parameter counts,
 node.inputs, instances, outputs, freeze flags): never with our own earlier output.
 The HTML page is tested in a real browser in tests/test_diagram_browser_issue10.py."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -13,7 +14,6 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
 
-import pydot
 import pytest
 from graph_specs import RESNET
 
@@ -22,13 +22,15 @@ from cnnspec.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ["specs/lenet5.cnn", "specs/zoo/resnet50.cnn", "specs/transfer_finetune.cnn",
-         "specs/two_heads.cnn", "specs/inception_module.cnn", "graph_specs.RESNET"]
+         "specs/two_heads.cnn", "specs/inception_module.cnn", "graph_specs.RESNET", "twice"]
+INLINE = {"graph_specs.RESNET": RESNET,  # merges reading one layer twice: an edge per input
+          "twice": "network Twice\ninput 8x8x3\nc: conv 4 1x1\ns: add c c\nd: concat s c s\n"}
 
 
 def spec_path(spec: str, tmp_path: Path) -> str:
-    if spec == "graph_specs.RESNET":
-        path = tmp_path / "resnet_small.cnn"
-        path.write_text(RESNET)
+    if spec in INLINE:
+        path = tmp_path / "inline.cnn"
+        path.write_text(INLINE[spec])
         return str(path)
     return str(ROOT / spec)
 
@@ -56,39 +58,43 @@ def ir_edges(network) -> Counter:
     return Counter((src, node.name) for node in network.layers for src in node.inputs)
 
 
-# ---- DOT, read back by pydot ----
+# ---- DOT, read back by Graphviz itself (dot -Tjson0) ----
 
-def unquote(text: str | None) -> str:
-    text = text or ""
-    if text.startswith('"') and text.endswith('"'):
-        text = text[1:-1]
+def unescape(text: str) -> str:
     return text.replace("\\n", "\n").replace('\\"', '"').replace("\\\\", "\\")
 
 
 def read_dot(text: str):
-    """(nodes: name -> (label, attrs, cluster), edges Counter, clusters: name -> parent)."""
-    (graph,) = pydot.graph_from_dot_data(text)
-    nodes, edges, clusters = {}, Counter(), {}
-
-    def walk(g, cluster):
-        for n in g.get_nodes():
-            name = unquote(n.get_name())
-            if name not in ("graph", "node", "edge"):
-                assert name not in nodes, f"node {name} declared twice"
-                nodes[name] = (unquote(n.get("label")), n.get_attributes(), cluster)
-        for e in g.get_edges():
-            edges[(unquote(e.get_source()), unquote(e.get_destination()))] += 1
-        for sub in g.get_subgraphs():
-            name = unquote(sub.get_name())
-            assert name.startswith("cluster_"), name
-            clusters[name.removeprefix("cluster_")] = cluster
-            walk(sub, name.removeprefix("cluster_"))
-
-    walk(graph, None)
+    """(nodes: name -> (label, attrs, innermost cluster), edges Counter, clusters: name ->
+    the cluster holding it), as Graphviz parses the DOT."""
+    done = subprocess.run(["dot", "-Tjson0"], input=text, capture_output=True, text=True,
+                          timeout=60, check=True)
+    graph = json.loads(done.stdout)
+    objects = graph["objects"]
+    clusters = {o["_gvid"]: o for o in objects if "nodes" in o or "subgraphs" in o}
+    holder: dict[int, int] = {}  # child cluster -> its parent cluster
+    for gvid, c in clusters.items():
+        holder.update((child, gvid) for child in c.get("subgraphs") or [])
+    depth = {g: len(list(_up(g, holder))) for g in clusters}
+    innermost: dict[int, int] = {}
+    for gvid in sorted(clusters, key=depth.get):  # outer first: inner ones overwrite
+        innermost.update((n, gvid) for n in clusters[gvid].get("nodes") or [])
+    def name_of(gvid):
+        return clusters[gvid]["name"].removeprefix("cluster_") if gvid is not None else None
+    nodes = {o["name"]: (unescape(o.get("label", "")), o, name_of(innermost.get(o["_gvid"])))
+             for o in objects if o["_gvid"] not in clusters}
+    names = {o["_gvid"]: o["name"] for o in objects}
+    edges = Counter((names[e["tail"]], names[e["head"]]) for e in graph.get("edges", []))
+    tree = {name_of(g): name_of(holder.get(g)) for g in clusters}
     legend = {n for n, (_, _, c) in nodes.items() if c == "legend"}
-    assert legend and all(n.startswith("legend_") for n in legend)
-    clusters.pop("legend")
-    return {n: v for n, v in nodes.items() if n not in legend}, edges, clusters
+    assert legend and all(n.startswith("legend_") for n in legend) and tree.pop("legend") is None
+    return {n: v for n, v in nodes.items() if n not in legend}, edges, tree
+
+
+def _up(gvid, holder):
+    while gvid in holder:
+        gvid = holder[gvid]
+        yield gvid
 
 
 @pytest.mark.parametrize("spec", SPECS)
@@ -285,3 +291,43 @@ def test_diagram_imports_no_framework():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           check=False, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+# ---- the HTML page's layout (pure Python; the browser test checks the page's script) ----
+
+LAYOUT_SPECS = ["specs/zoo/resnet50.cnn", "specs/zoo/densenet121.cnn", "specs/inception_module.cnn",
+                "specs/two_heads.cnn", "specs/zoo/unet.cnn"]
+
+
+@pytest.mark.parametrize("spec", LAYOUT_SPECS)
+def test_layout_ranks_every_connection_downwards_and_no_boxes_overlap(spec):
+    from cnnspec.diagram import html, layout
+    network = cnnspec.load(ROOT / spec)
+    page = html.Page(network, None)
+    row = {item: r for rows in page.plan.rows.values() for r, items in enumerate(rows)
+           for item in items}
+    for source, target in page.edges:
+        a, b = source, target
+        chain_a, chain_b = page.plan.chain(a), page.plan.chain(b)
+        i = next(k for k, (x, y) in enumerate(zip(chain_a, chain_b)) if x != y)
+        assert row[chain_a[i]] < row[chain_b[i]], (source, target)  # longest path: strictly down
+    for container, rows in page.plan.rows.items():
+        cw, ch = page.placed[container][2:]
+        boxes = [page.placed[item] for items in rows for item in items]
+        for x, y, w, h in boxes:
+            assert layout.PAD <= x and x + w <= cw - layout.PAD and y + h <= ch - layout.PAD
+        for k, (x, y, w, h) in enumerate(boxes):
+            for (x2, y2, w2, h2) in boxes[k + 1:]:
+                assert x + w <= x2 or x2 + w2 <= x or y + h <= y2 or y2 + h2 <= y
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, None])
+def test_the_page_shows_at_depth_n_the_boxes_and_edges_of_dot_at_depth_n(depth):
+    from cnnspec.diagram import html, model
+    network = cnnspec.load(ROOT / "specs/zoo/resnet50.cnn")
+    page = html.Page(network, depth)
+    expected = model.build(network, depth)
+    shown = {item for item in page.placed if item is not None} - (
+        {c.id for c in page.diagram.clusters} - page.folded)
+    assert shown == {b.id for b in expected.boxes}
+    assert set(page.shown_edges()) == set(expected.edges)

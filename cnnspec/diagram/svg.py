@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 INSTALL_HINT = ("Graphviz's `dot` is not on PATH; --format svg needs it: install Graphviz "
                 "(apt-get install graphviz, brew install graphviz, or conda install graphviz). "
                 "--format dot, mermaid and html need nothing installed")
@@ -16,6 +13,8 @@ class GraphvizError(Exception):
 
 
 def render(dot_source: str) -> str:
+    import shutil  # here, not at the top: only svg starts a process
+    import subprocess
     program = shutil.which("dot")
     if program is None:
         raise GraphvizError(INSTALL_HINT)

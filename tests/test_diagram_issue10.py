@@ -5,6 +5,7 @@ The HTML page is tested in a real browser in tests/test_diagram_browser_issue10.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -163,6 +164,13 @@ def test_dot_depth_folds_instances_into_boxes_with_their_totals(depth, capsys):
 def test_dot_is_deterministic_and_reads_a_spec_with_imports(capsys):
     path = str(ROOT / "specs/transfer_feature_extraction.cnn")
     assert diagram(capsys, path) == diagram(capsys, path)
+
+
+def test_the_spec_can_come_from_standard_input(monkeypatch, capsys):
+    text = (ROOT / "specs/lenet5.cnn").read_text()
+    from_file = diagram(capsys, str(ROOT / "specs/lenet5.cnn"), "--format", "mermaid")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+    assert diagram(capsys, "-", "--format", "mermaid") == from_file
 
 
 # ---- SVG by the real Graphviz ----

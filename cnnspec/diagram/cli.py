@@ -32,6 +32,11 @@ def pick_depth(args, fmt: str) -> int | None:
 
 def render(network, fmt: str, depth: int | None) -> str:
     """The diagram's text in `fmt`; raises svg.GraphvizError for svg without Graphviz."""
+    from ..nogc import paused
+    return paused(_render)(network, fmt, depth)  # many small objects and no cycles
+
+
+def _render(network, fmt: str, depth: int | None) -> str:
     from . import model
     if fmt == "html":
         from . import html
@@ -50,12 +55,12 @@ def render(network, fmt: str, depth: int | None) -> str:
 
 def run(args) -> int:
     from ..api import analyse
-    from ..cli import EXIT_ERRORS, EXIT_OK, UsageError, failed, pick_stage, plural, read_source
+    from ..cli import EXIT_ERRORS, EXIT_OK, UsageError, failed, pick_stage, plural, read_input
     from ..diagnostics import render_text
     from ..terminal import printable
     from .svg import GraphvizError
     fmt = pick_format(args.format, args.output)
-    source = read_source(args.file)
+    source = read_input(args.file)
     network, diags = analyse(source)
     if network is None or failed(diags, False):
         print(render_text(source, diags), file=sys.stderr)
@@ -89,7 +94,7 @@ def _write(args, network, text: str) -> None:
 def add_arguments(p) -> None:
     """The subcommand's arguments (registered by cnnspec.cli)."""
     from ..cli import positive
-    p.add_argument("file", metavar="FILE", help="the .cnn spec file")
+    p.add_argument("file", metavar="FILE", help="the .cnn spec file (- reads it from standard input)")
     p.add_argument("-o", "--output", metavar="OUT", help="write here (atomically; never over the "
                    "spec) instead of stdout; its suffix picks the format: .dot .gv .svg .mmd .html")
     p.add_argument("--format", choices=FORMATS, help="dot (Graphviz source), svg (needs Graphviz's "

@@ -1,5 +1,5 @@
 """The `cnnspec` command line: check, summary, compile, verify (design.md section 5), keras,
-diff and fmt."""
+diff, fmt and diagram."""
 
 from __future__ import annotations
 
@@ -348,6 +348,11 @@ def build_parser() -> argparse.ArgumentParser:
                  "and portable weights")
     add_keras_arguments(p)
     p.set_defaults(func=cmd_keras)
+    from .diagram.cli import add_arguments as add_diagram_arguments
+    from .diagram.cli import run as cmd_diagram
+    p = _command(sub, "diagram", "draw the network: Graphviz DOT or SVG, Mermaid, or an HTML page")
+    add_diagram_arguments(p)
+    p.set_defaults(func=cmd_diagram)
     return parser
 
 

@@ -348,6 +348,11 @@ def build_parser() -> argparse.ArgumentParser:
                  "and portable weights")
     add_keras_arguments(p)
     p.set_defaults(func=cmd_keras)
+    from .schema_cli import add_arguments as add_schema_arguments
+    from .schema_cli import run_schema
+    p = _command(sub, "schema", "print the JSON Schema of a --format json report")
+    add_schema_arguments(p)
+    p.set_defaults(func=run_schema)
     return parser
 
 

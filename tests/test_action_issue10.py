@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import cnnspec
 from cnnspec.formatter import format_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,3 +160,66 @@ def test_format_check_annotates_each_file_not_in_the_layout(tmp_path, shim):
     assert code == 1
     message = "not in the canonical layout: run cnnspec fmt specs/messy.cnn"
     assert errors(out) == [f"::error file=specs/messy.cnn::{message}"]
+
+
+# --- the documented workflow (docs/examples/cnnspec-ci.yml) ------------------------------
+
+WORKFLOW = yaml.safe_load((ROOT / "docs/examples/cnnspec-ci.yml").read_text())
+WORKFLOW_STEPS = WORKFLOW["jobs"]["specs"]["steps"]
+GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid", "-c", "commit.gpgsign=false"]
+
+
+def test_the_workflow_uses_the_action_with_its_inputs():
+    (step,) = [s for s in WORKFLOW_STEPS if s.get("uses", "").endswith("/cnnspec@REF")]
+    assert set(step["with"]) <= set(ACTION["inputs"])
+    assert WORKFLOW_STEPS[0]["with"]["fetch-depth"] == 0  # the base commit must be there
+
+
+def git_run(cwd: Path, *args: str) -> None:
+    subprocess.run([*GIT, *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def pull_request(tmp_path: Path, base: dict[str, str], head: dict[str, str]) -> Path:
+    """A clone of an `origin` whose main branch has `base`, checked out on a branch with the
+    `head` files committed (None deletes one): what actions/checkout gives a pull request."""
+    origin = workspace(tmp_path / "origin", base)
+    git_run(origin, "init", "-q", "-b", "main")
+    git_run(origin, "add", "-A")
+    git_run(origin, "commit", "-q", "-m", "base")
+    clone = tmp_path / "clone"
+    git_run(tmp_path, "clone", "-q", str(origin), str(clone))
+    git_run(clone, "checkout", "-q", "-b", "change")
+    for name, text in head.items():
+        (clone / name).parent.mkdir(parents=True, exist_ok=True)
+        (clone / name).write_text(text)
+    git_run(clone, "add", "-A")
+    git_run(clone, "commit", "-q", "-m", "head")
+    return clone
+
+
+def test_the_workflow_posts_each_changed_specs_diff_as_the_job_summary(tmp_path, shim):
+    wider = (ROOT / "docs/examples/lenet5_wider.cnn").read_text()
+    base = {"specs/lenet5.cnn": LENET, "specs/same.cnn": LENET, "specs/comment.cnn": LENET}
+    head = {"specs/lenet5.cnn": wider, "specs/comment.cnn": LENET + "# a comment\n",
+            "specs/new.cnn": LENET}
+    clone = pull_request(tmp_path, base, head)
+    (step,) = [s for s in WORKFLOW_STEPS if s.get("name") == "cnnspec diff"]
+    assert step["if"] == "github.event_name == 'pull_request'" and step["shell"] == "bash"
+    summary, runner = tmp_path / "summary.md", tmp_path / "runner"
+    runner.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(PATH=f"{shim}{os.pathsep}{env['PATH']}", GITHUB_STEP_SUMMARY=str(summary),
+               RUNNER_TEMP=str(runner), BASE_REF="main")
+    assert step["env"] == {"BASE_REF": "${{ github.base_ref }}"}
+    script = tmp_path / "diff_step.sh"
+    script.write_text(step["run"])
+    run = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+                         cwd=clone, env=env, capture_output=True, text=True, timeout=120,
+                         check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    text = summary.read_text()
+    old, new = cnnspec.load(ROOT / "specs/lenet5.cnn"), cnnspec.load(clone / "specs/lenet5.cnn")
+    assert text.count("### cnnspec diff:") == 1  # the comment-only and new specs add nothing
+    assert "### cnnspec diff: `specs/lenet5.cnn` → `specs/lenet5.cnn`" in text
+    assert f"| params | {old.total_params:,} | {new.total_params:,} | " in text
+    assert str(runner) not in text

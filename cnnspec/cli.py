@@ -353,6 +353,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "diagram", "draw the network: Graphviz DOT or SVG, Mermaid, or an HTML page")
     add_diagram_arguments(p)
     p.set_defaults(func=cmd_diagram)
+    from .schema_cli import add_arguments as add_schema_arguments
+    from .schema_cli import run_schema
+    p = _command(sub, "schema", "print the JSON Schema of a --format json report")
+    add_schema_arguments(p)
+    p.set_defaults(func=run_schema)
     return parser
 
 

@@ -175,9 +175,19 @@ def test_the_spec_can_come_from_standard_input(monkeypatch, capsys):
 
 # ---- SVG by the real Graphviz ----
 
+SVG = "{http://www.w3.org/2000/svg}"
+
+
 def svg_texts(svg: str) -> list[str]:
     root = ET.fromstring(svg)
-    return [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    return [t.text for t in root.iter(SVG + "text")]
+
+
+def svg_paint(svg: str) -> list[tuple[str, str | None, str | None]]:
+    """The shapes' kinds and colours, in order (the coordinates depend on Graphviz's version)."""
+    root = ET.fromstring(svg)
+    return [(e.tag, e.get("fill"), e.get("stroke")) for e in root.iter()
+            if e.tag in (SVG + "polygon", SVG + "path", SVG + "ellipse")]
 
 
 def test_svg_through_graphviz_shows_every_layer_name(tmp_path, capsys):
@@ -200,6 +210,7 @@ def test_docs_image_is_current(tmp_path, monkeypatch):
     assert main(["diagram", "specs/lenet5.cnn", "-o", str(out)]) == 0
     committed = (ROOT / "docs/images/lenet5.svg").read_text()
     assert svg_texts(committed) == svg_texts(out.read_text())
+    assert svg_paint(committed) == svg_paint(out.read_text())
 
 
 # ---- Mermaid ----

@@ -164,6 +164,9 @@ def test_dot_depth_folds_instances_into_boxes_with_their_totals(depth, capsys):
 def test_dot_is_deterministic_and_reads_a_spec_with_imports(capsys):
     path = str(ROOT / "specs/transfer_feature_extraction.cnn")
     assert diagram(capsys, path) == diagram(capsys, path)
+    resnet = str(ROOT / "specs/zoo/resnet50.cnn")
+    for fmt in ("mermaid", "html"):
+        assert diagram(capsys, resnet, "--format", fmt) == diagram(capsys, resnet, "--format", fmt)
 
 
 def test_the_spec_can_come_from_standard_input(monkeypatch, capsys):

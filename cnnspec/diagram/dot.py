@@ -57,7 +57,7 @@ def _node(box) -> str:
 def _legend(diagram) -> list[str]:
     lines = ['  subgraph "cluster_legend" {',
              '    graph [label="legend", style=dashed, color="#bbbbbb", fontsize=10];']
-    for i, (words, fill, border) in enumerate(style.legend(diagram)):
+    for i, (words, fill, border) in enumerate(style.legend(diagram.boxes)):
         double = ", peripheries=2" if border == style.OUTPUT_BORDER else ""
         lines.append(f'    "legend_{i}" [label={quote(words)}, fillcolor="{fill}", '
                      f'color="{border}"{double}];')

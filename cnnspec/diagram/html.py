@@ -81,8 +81,7 @@ ARROW = ('<defs><marker id="arrow" viewBox="0 0 8 8" refX="8" refY="4" markerWid
 def _edges(page: Page) -> list[str]:
     out = []
     for a, b in page.shown_edges():
-        d = layout.edge_path(layout.absolute(page.plan, page.placed, a),
-                             layout.absolute(page.plan, page.placed, b))
+        d = layout.path_between(page.plan, page.placed, a, b)
         out.append(f'<path data-from="{escape(a)}" data-to="{escape(b)}" d="{d}"/>')
     return out
 
@@ -143,8 +142,7 @@ def _header(page: Page) -> str:
 
 
 def _legend(page: Page) -> str:
-    entries = style.legend(model.Diagram(page.diagram.name, tuple(page.boxes.values())
-                                         + tuple(page.folds.values()), (), ()))
+    entries = style.legend([*page.boxes.values(), *page.folds.values()])
     return "".join(f'<span class="key"><span class="swatch" style="background:{fill};'
                    f'border-color:{border}"></span>{escape(words)}</span>'
                    for words, fill, border in entries)

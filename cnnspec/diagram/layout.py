@@ -17,6 +17,7 @@ give the same positions. Everything is linear in layers + connections x nesting 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 GAP_X, GAP_Y, PAD, HEADER, MARGIN = 16, 26, 10, 20, 12  # pixels
 
@@ -32,6 +33,24 @@ class Plan:
         while (item := self.parent[item]) is not None:
             found.append(item)
         return found[::-1]
+
+    @cached_property
+    def row_of(self) -> dict[str, int]:
+        return {item: r for rows in self.rows.values() for r, row in enumerate(rows) for item in row}
+
+    def detour(self, a: str, b: str) -> tuple[bool, str | None]:
+        """Whether the edge from item a to item b would pass other boxes if drawn straight
+        (it skips a row of the container where the two meet, or enters b's blocks below
+        their first row, or leaves a's above their last), and that container (None: the
+        network), along whose right side it then runs."""
+        ca, cb = self.chain(a), self.chain(b)
+        i = next((k for k, (x, y) in enumerate(zip(ca, cb)) if x != y), None)
+        if i is None:
+            return False, None
+        row = self.row_of
+        straight = (row[cb[i]] - row[ca[i]] == 1 and all(row[x] == 0 for x in cb[i + 1:])
+                    and all(row[x] == len(self.rows[self.parent[x]]) - 1 for x in ca[i + 1:]))
+        return not straight, self.parent[ca[i]]
 
 
 def plan(layers: list[tuple[str, str | None]], instances: list[tuple[str, str | None]],
@@ -140,12 +159,31 @@ def absolute(plan_: Plan, placed, item: str) -> tuple[int, int, int, int]:
     return x, y, w, h
 
 
-def edge_path(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> str:
-    """An SVG path from the bottom middle of box a to the top middle of box b."""
+def edge_path(a: tuple[int, int, int, int], b: tuple[int, int, int, int],
+              side: int | None = None) -> str:
+    """An SVG path from the bottom middle of box a to the top middle of box b: a curve, or
+    with `side` (an x) one that detours: down into the gap below a, along it to x = side,
+    down that line to the gap above b, along it and down into b."""
     x1, y1 = a[0] + a[2] // 2, a[1] + a[3]
     x2, y2 = b[0] + b[2] // 2, b[1]
+    if side is not None:
+        return f"M{x1},{y1} V{y1 + GAP_Y // 2} H{side} V{y2 - GAP_Y // 2} H{x2} V{y2}"
     bend = max(GAP_Y // 2, (y2 - y1) // 2)
     return f"M{x1},{y1} C{x1},{y1 + bend} {x2},{y2 - bend} {x2},{y2}"
+
+
+def side_of(plan_: Plan, placed, container: str | None) -> int:
+    """The x of the line along the right side of a container, inside its padding."""
+    x, w = (MARGIN, placed[None][2]) if container is None else (
+        absolute(plan_, placed, container)[0], placed[container][2])
+    return x + w - PAD // 2
+
+
+def path_between(plan_: Plan, placed, a: str, b: str) -> str:
+    """The drawn path of the edge from item a to item b."""
+    detour, meet = plan_.detour(a, b)
+    side = side_of(plan_, placed, meet) if detour else None
+    return edge_path(absolute(plan_, placed, a), absolute(plan_, placed, b), side)
 
 
 def shown_edges(plan_: Plan, edges, folded: set[str]) -> list[tuple[str, str]]:

@@ -47,7 +47,7 @@ def _contents(out, cluster, children, members, ids, cluster_ids, indent) -> None
 
 def _legend(diagram) -> list[str]:
     out = [f'  subgraph legend [{label(["legend"])}]']
-    for i, (words, fill, border) in enumerate(style.legend(diagram)):
+    for i, (words, fill, border) in enumerate(style.legend(diagram.boxes)):
         out.append(f"    legend{i}[{label([words])}]")
         out.append(f"    style legend{i} fill:{fill},stroke:{border}")
     out.append("  end")

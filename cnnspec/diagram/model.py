@@ -72,14 +72,6 @@ class Diagram:
     edges: tuple[tuple[str, str], ...]  # (from box, to box), one per connection shown
     clusters: tuple[Cluster, ...]       # outermost first
 
-    @property
-    def frozen_shown(self) -> bool:
-        return any(b.frozen for b in self.boxes)
-
-    @property
-    def folded_shown(self) -> bool:
-        return any(b.folded for b in self.boxes)
-
 
 def build(network, depth: int | None = None) -> Diagram:
     """The diagram of `network` with blocks folded at `depth` (None: every layer)."""

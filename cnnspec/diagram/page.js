@@ -1,5 +1,6 @@
 // cnnspec diagram: folds and opens block instances, then places the boxes again.
-// pack, absolute, edgePath and shownEdges are cnnspec/diagram/layout.py's, line for line, in
+// pack, absolute, detour, edgePath, sideOf, pathBetween and shownEdges are
+// cnnspec/diagram/layout.py's, line for line, in
 // the same integer arithmetic: the page opens exactly as Python placed it.
 "use strict";
 (function () {
@@ -55,11 +56,40 @@
     return [x, y, w, h];
   }
 
-  function edgePath(a, b) {
+  const rowOf = new Map();
+  for (const rows of Object.values(plan.rows)) rows.forEach((row, r) => row.forEach((item) => rowOf.set(item, r)));
+  const rowCount = (item) => plan.rows[plan.parent[item] === null ? "" : plan.parent[item]].length;
+
+  function detour(a, b) {
+    const ca = chain(a), cb = chain(b);
+    let i = 0;
+    while (i < ca.length && i < cb.length && ca[i] === cb[i]) i++;
+    if (i === ca.length || i === cb.length) return [false, null];
+    const straight = rowOf.get(cb[i]) - rowOf.get(ca[i]) === 1
+      && cb.slice(i + 1).every((x) => rowOf.get(x) === 0)
+      && ca.slice(i + 1).every((x) => rowOf.get(x) === rowCount(x) - 1);
+    return [!straight, plan.parent[ca[i]]];
+  }
+
+  function edgePath(a, b, side) {
     const x1 = a[0] + Math.floor(a[2] / 2), y1 = a[1] + a[3];
     const x2 = b[0] + Math.floor(b[2] / 2), y2 = b[1];
+    if (side !== null) {
+      return `M${x1},${y1} V${y1 + Math.floor(g.gapY / 2)} H${side} V${y2 - Math.floor(g.gapY / 2)} H${x2} V${y2}`;
+    }
     const bend = Math.max(Math.floor(g.gapY / 2), Math.floor((y2 - y1) / 2));
     return `M${x1},${y1} C${x1},${y1 + bend} ${x2},${y2 - bend} ${x2},${y2}`;
+  }
+
+  function sideOf(placed, container) {
+    const [x, w] = container === null ? [g.margin, placed.get("")[2]]
+      : [absolute(placed, container)[0], placed.get(container)[2]];
+    return x + w - Math.floor(g.pad / 2);
+  }
+
+  function pathBetween(placed, a, b) {
+    const [away, meet] = detour(a, b);
+    return edgePath(absolute(placed, a), absolute(placed, b), away ? sideOf(placed, meet) : null);
   }
 
   function shown(name) {
@@ -101,7 +131,7 @@
       const path = document.createElementNS(svg.namespaceURI, "path");
       path.setAttribute("data-from", a);
       path.setAttribute("data-to", b);
-      path.setAttribute("d", edgePath(absolute(placed, a), absolute(placed, b)));
+      path.setAttribute("d", pathBetween(placed, a, b));
       return path;
     }));
     const [, , w, h] = placed.get("");
@@ -144,6 +174,7 @@
     } else if (hash.startsWith("click=")) {
       for (const name of hash.slice(6).split(",")) {
         const el = byItem.get(name);
+        if (!el || el.dataset.instance === undefined) continue;  // not a block instance
         const target = folded.has(name) ? el.querySelector(":scope > .fold")
           : el.querySelector(":scope > .body > .label");
         target.dispatchEvent(new MouseEvent("click", { bubbles: true }));

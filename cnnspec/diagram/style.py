@@ -21,11 +21,11 @@ def border(box) -> str:
     return FROZEN_BORDER if box.frozen else BORDER
 
 
-def legend(diagram) -> list[tuple[str, str, str]]:
-    """(words, fill, border) for each kind of box the diagram shows, the output always."""
+def legend(boxes) -> list[tuple[str, str, str]]:
+    """(words, fill, border) for each mark the boxes carry, the output's always."""
     entries = [("output", LAYER, OUTPUT_BORDER)]
-    if diagram.frozen_shown:
+    if any(box.frozen for box in boxes):
         entries.append(("frozen: not trained", FROZEN, FROZEN_BORDER))
-    if diagram.folded_shown:
+    if any(box.folded for box in boxes):
         entries.append(("block instance, folded", FOLDED, BORDER))
     return entries

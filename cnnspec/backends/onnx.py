@@ -1,0 +1,186 @@
+"""ONNX backend: IR -> an ONNX ModelProto, built with the `onnx` package alone (no framework).
+
+The model (docs/backends.md, "ONNX"):
+
+- opset OPSET of the default domain; IR version IR_VERSION (what onnxruntime 1.32 loads);
+- one graph input named after the spec's input node (``input``), float32, images NCHW
+  ``["N", C, H, W]`` (flat inputs ``["N", F]``) with the batch dimension symbolic ``N``;
+- every layer's value is the tensor named after the layer (``layer2.0.conv1``); the layer's
+  main operator is the node of that name, and extra operators a layer needs are nodes named
+  ``<layer>/<Op>`` (``c1/Relu``, ``fc/Transpose``); intermediate tensors are named like the
+  extra nodes;
+- weights are initializers named ``<layer>.<tensor>`` (the portable keys), converted from the
+  portable layouts (NHWC/HWIO) to ONNX's (OIHW) in one place: onnx_layouts.onnx_tensor.
+  Constants a layer needs that the spec holds no weight for (a ones gamma, a reshape's shape)
+  are initializers named ``<layer>/<what>``;
+- flat values hold the spec's NHWC flatten order: a flatten (or reshape) of an image first
+  transposes it to NHWC, so the portable dense kernels are used as they are (no row
+  permutation) and a flat value means the same in every backend.
+
+The numbers are float32 whatever dtype is asked of `verify`: onnxruntime's CPU kernels have no
+double Conv, AveragePool, ConvTranspose or Erf (cnnspec.onnx_runtime says so in float64).
+Importing this module imports no onnx: `export` imports it when called.
+"""
+
+from __future__ import annotations
+
+from ..ir import Network, Node
+from .base import Emitter, UnsupportedNode
+from .onnx_kinds import ConvKinds, MergeKinds, NormKinds, ShapeKinds
+from .onnx_layouts import onnx_tensor
+
+OPSET = 22
+IR_VERSION = 10
+BATCH = "N"
+PRODUCER = "cnnspec"
+
+
+class OnnxUnsupported(UnsupportedNode):
+    """A layer (or an option of one) that ONNX operators cannot express exactly: the node,
+    for a located diagnostic, and the reason."""
+
+    def __init__(self, node: Node, reason: str):
+        super().__init__(f"layer '{node.name}' (line {node.line}): cannot be exported to ONNX: {reason}")
+        self.node = node
+        self.reason = reason
+
+
+def export(network: Network, weights=None, seed: int = 0):
+    """The ONNX ModelProto of `network`, its weights from `weights` (a path or dict of portable
+    tensors) or initialised from `seed` as every other target's build (weights.resolve)."""
+    from .. import weights as W
+    params = W.resolve(network, weights, seed, "float32")
+    return OnnxEmitter(network, params).model()
+
+
+def serialize(network: Network, weights=None, seed: int = 0) -> bytes:
+    """The model as the bytes of a .onnx file."""
+    return export(network, weights, seed).SerializeToString()
+
+
+def value_shape(shape) -> list:
+    """The ONNX shape of a value of spec shape `shape` (HxWxC -> N, C, H, W; flat -> N, F)."""
+    dims = list(shape)
+    return [BATCH, dims[2], dims[0], dims[1]] if len(dims) == 3 else [BATCH, *dims]
+
+
+class OnnxEmitter(ConvKinds, NormKinds, ShapeKinds, MergeKinds, Emitter):
+    """One `<kind>_layer(node)` method per node kind (the mixins of onnx_kinds.py): each adds
+    the operators that compute the node's value, the last one writing the tensor of its name."""
+
+    target = "ONNX"
+
+    def __init__(self, network: Network, params: dict):
+        super().__init__(network)
+        import numpy as np
+        from onnx import helper, numpy_helper
+        self.np, self.helper, self.numpy_helper = np, helper, numpy_helper
+        self.params = params
+        self.nodes: list = []
+        self.initializers: list = []
+        self.node_names: set[str] = set()
+        self.tensor_names: set[str] = set()
+        self.layer: Node | None = None
+        self.declared: list[Node] = []  # layers whose value's shape the graph states (value_info)
+
+    # --- the model ---
+
+    def model(self):
+        helper = self.helper
+        from onnx import TensorProto
+        for node in self.net.layers:
+            self.layer_ops(node)
+        first = self.net.nodes[0]
+        inputs = [helper.make_tensor_value_info(first.name, TensorProto.FLOAT, value_shape(first.out_shape))]
+        outputs = [helper.make_tensor_value_info(n.name, TensorProto.FLOAT, value_shape(n.out_shape))
+                   for n in self.net.output_nodes]
+        named = {n.name for n in self.net.output_nodes}
+        declared = [helper.make_tensor_value_info(n.name, TensorProto.FLOAT, value_shape(n.out_shape))
+                    for n in self.declared if n.name not in named]
+        graph = helper.make_graph(self.nodes, self.net.name, inputs, outputs, self.initializers,
+                                  doc_string=self.net.description or None, value_info=declared)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                                  producer_name=PRODUCER, ir_version=IR_VERSION)
+        model.doc_string = f"network {self.net.name}, generated by cnnspec from {self.net.source.name}"
+        return model
+
+    def emit(self, node: Node) -> str:
+        if getattr(self, f"{node.kind}_layer", None) is None:
+            self.unsupported(node, f"no ONNX operators for layers of kind '{node.kind}'")
+        return super().emit(node)
+
+    def layer_ops(self, node: Node) -> None:
+        """The operators of one layer; its value ends in the tensor named after it."""
+        self.layer = node
+        before = len(self.nodes)
+        out = self.emit(node)
+        if len(self.nodes) == before or list(self.nodes[-1].output) != [out]:
+            out = self.op("Identity", [out])  # the layer's value is its input's tensor
+        self.rename_output(self.nodes[-1], out, node.name)
+
+    def rename_output(self, last, old: str, new: str) -> None:
+        assert list(last.output) == [old], "a layer's value is the output of its last operator"
+        last.output[0] = new
+        self.tensor_names.add(new)
+
+    # --- building blocks for the kind methods ---
+
+    def x(self, node: Node, i: int = 0) -> str:
+        """The tensor of the node's i-th input."""
+        return node.inputs[i]
+
+    def op(self, op_type: str, inputs: list[str], main: bool | None = None, **attrs) -> str:
+        """Add one operator of the current layer; returns its output tensor's (provisional) name.
+        The layer's main operator is named after the layer, the others `<layer>/<Op>`; main
+        None: the first operator not marked main=False (a Pad or Transpose before it)."""
+        layer = self.layer.name
+        if main is None:
+            main = layer not in self.node_names
+        name = layer if main else self.fresh(f"{layer}/{op_type}", self.node_names | {layer})
+        self.node_names.add(name)
+        out = self.fresh(f"{layer}/{op_type}", self.tensor_names | {layer})
+        self.tensor_names.add(out)
+        self.nodes.append(self.helper.make_node(op_type, inputs, [out], name=name, **attrs))
+        return out
+
+    @staticmethod
+    def fresh(name: str, taken: set[str]) -> str:
+        if name not in taken:
+            return name
+        i = 2
+        while f"{name}_{i}" in taken:
+            i += 1
+        return f"{name}_{i}"
+
+    def weight(self, node: Node, tensor: str) -> str:
+        """The initializer `<layer>.<tensor>`: the portable tensor in its ONNX layout."""
+        key = f"{node.name}.{tensor}"
+        if key not in self.tensor_names:
+            array = onnx_tensor(node, tensor, self.params[key])
+            self.initializers.append(self.numpy_helper.from_array(array, key))
+            self.tensor_names.add(key)
+        return key
+
+    def const(self, what: str, values, dtype: str = "float32") -> str:
+        """A constant of the current layer (an initializer `<layer>/<what>`)."""
+        name = self.fresh(f"{self.layer.name}/{what}", self.tensor_names)
+        array = self.np.asarray(values, dtype=dtype)
+        self.initializers.append(self.numpy_helper.from_array(array, name))
+        self.tensor_names.add(name)
+        return name
+
+    def channel_const(self, node: Node, what: str, values) -> str:
+        """Per-channel numbers (or one number) broadcast over the node's value: (C, 1, 1) for
+        an image in NCHW, (F,) for a flat vector."""
+        array = self.np.asarray(values, dtype="float32")
+        if array.ndim == 1 and len(node.out_shape) == 3:
+            array = array.reshape(-1, 1, 1)
+        return self.const(what, array)
+
+    def declare_shape(self, node: Node) -> None:
+        """State the shape of the node's value in the graph (value_info), for an operator whose
+        shape inference in onnx cannot keep the symbolic batch dimension (Resize)."""
+        self.declared.append(node)
+
+    def unsupported(self, node: Node, reason: str):
+        raise OnnxUnsupported(node, reason)

@@ -59,15 +59,13 @@ def to_nhwc(array):
 
 def with_layer_outputs(model, network: Network):
     """A copy of `model` whose graph outputs are every layer's tensor, in layer order."""
-    from onnx import TensorProto, helper
-
     from .backends.onnx import value_shape
+    from .backends.onnx_proto import add_value_info
     probe = type(model)()
     probe.CopyFrom(model)
     del probe.graph.output[:]
-    probe.graph.output.extend(helper.make_tensor_value_info(n.name, TensorProto.FLOAT,
-                                                            value_shape(n.out_shape))
-                              for n in network.layers)
+    for node in network.layers:
+        add_value_info(probe.graph.output, node.name, value_shape(node.out_shape))
     return probe
 
 

@@ -29,10 +29,9 @@ class OnnxModel:
         import onnxruntime as ort
         self.network = network
         self.model = model
-        probe = with_layer_outputs(model, network)
         options = ort.SessionOptions()
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(probe.SerializeToString(), options,
+        self.session = ort.InferenceSession(layer_outputs_bytes(model, network), options,
                                             providers=["CPUExecutionProvider"])
         self.outputs = [o.name for o in self.session.get_outputs()]
 
@@ -67,6 +66,25 @@ def with_layer_outputs(model, network: Network):
     for node in network.layers:
         add_value_info(probe.graph.output, node.name, value_shape(node.out_shape))
     return probe
+
+
+def layer_outputs_bytes(model, network: Network) -> bytes:
+    """The bytes of `model` with every layer's tensor as a graph output: its outputs are
+    replaced while it is serialised and put back after (no copy of the weights is made)."""
+    from .backends.onnx import value_shape
+    from .backends.onnx_proto import add_value_info
+    outputs = model.graph.output
+    saved = [type(o)() for o in outputs]
+    for copy, output in zip(saved, outputs):
+        copy.CopyFrom(output)
+    del outputs[:]
+    try:
+        for node in network.layers:
+            add_value_info(outputs, node.name, value_shape(node.out_shape))
+        return model.SerializeToString()
+    finally:
+        del outputs[:]
+        outputs.extend(saved)
 
 
 def build(network: Network, weights=None, seed: int = 0, dtype: str = "float32") -> OnnxModel:

@@ -333,8 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_compile)
     p = _command(sub, "verify", "prove the backends give the same outputs for the same weights")
     p.add_argument("file", metavar="FILE", help="the .cnn spec file")
-    p.add_argument("--targets", default=",".join(VERIFY_TARGETS), help="the backends to compare, "
-                   f"comma-separated, from {', '.join(TARGETS)}")
+    p.add_argument("--targets", default=",".join(VERIFY_TARGETS), help="the backends to compare, comma-separated")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float64",
                    help="the precision to build and compare in")
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights and input")

@@ -165,6 +165,15 @@ def test_names_layouts_and_the_symbolic_batch():
         assert OnnxModel(net, model)(x).shape == (batch, 10)
 
 
+def test_the_written_bytes_parse_to_exports_model():
+    """compile writes the weights straight from their arrays (onnx_proto.serialize_apart):
+    protobuf must parse the bytes to exactly the message export builds."""
+    from cnnspec.backends.onnx import serialize
+    for net in (CASES["batchnorm"](), CASES["upsample"](), block_network()):
+        written = onnx.load_from_string(serialize(net, seed=3))
+        assert written.SerializeToString() == export(net, seed=3).SerializeToString()
+
+
 def test_flatten_order_is_nhwc_so_a_transposed_reading_would_fail():
     """The dense after a flatten reads the spec's NHWC order: the same kernel on the NCHW
     order (what a converter forgetting the transpose computes) gives other numbers."""

@@ -55,8 +55,17 @@ def export(network: Network, weights=None, seed: int = 0):
 
 
 def serialize(network: Network, weights=None, seed: int = 0) -> bytes:
-    """The model as the bytes of a .onnx file."""
-    return export(network, weights, seed).SerializeToString()
+    """The model as the bytes of a .onnx file (parsing them gives export's model)."""
+    return b"".join(serialized_pieces(network, weights, seed))
+
+
+def serialized_pieces(network: Network, weights=None, seed: int = 0) -> list:
+    """The bytes of a .onnx file as pieces to write in order, the weights straight from their
+    arrays (onnx_proto.serialize_apart): the fast path of `compile --target onnx`."""
+    from .. import weights as W
+    params = W.resolve(network, weights, seed, "float32")
+    emitter = OnnxEmitter(network, params, apart=True)
+    return P.serialize_apart(emitter.model(), emitter.apart)
 
 
 def value_shape(shape) -> list:
@@ -71,8 +80,10 @@ class OnnxEmitter(ConvKinds, NormKinds, ShapeKinds, MergeKinds, Emitter):
 
     target = "ONNX"
 
-    def __init__(self, network: Network, params: dict):
+    def __init__(self, network: Network, params: dict, apart: bool = False):
         super().__init__(network)
+        # apart: initializers are collected as (name, array) in self.apart, not in the graph
+        self.apart: list | None = [] if apart else None
         import numpy as np
         self.np, self.pb = np, P.messages()
         self.params = params
@@ -148,16 +159,21 @@ class OnnxEmitter(ConvKinds, NormKinds, ShapeKinds, MergeKinds, Emitter):
         """The initializer `<layer>.<tensor>`: the portable tensor in its ONNX layout."""
         key = f"{node.name}.{tensor}"
         if key not in self.tensor_names:
-            P.add_tensor(self.graph.initializer, key, onnx_tensor(node, tensor, self.params[key]))
-            self.tensor_names.add(key)
+            self.initializer(key, onnx_tensor(node, tensor, self.params[key]))
         return key
 
     def const(self, what: str, values, dtype: str = "float32") -> str:
         """A constant of the current layer (an initializer `<layer>/<what>`)."""
         name = self.fresh(f"{self.layer.name}/{what}", self.tensor_names)
-        P.add_tensor(self.graph.initializer, name, self.np.asarray(values, dtype=dtype))
-        self.tensor_names.add(name)
+        self.initializer(name, self.np.asarray(values, dtype=dtype))
         return name
+
+    def initializer(self, name: str, array) -> None:
+        if self.apart is None:
+            P.add_tensor(self.graph.initializer, name, array)
+        else:
+            self.apart.append((name, array))
+        self.tensor_names.add(name)
 
     def channel_const(self, node: Node, what: str, values) -> str:
         """Per-channel numbers (or one number) broadcast over the node's value: (C, 1, 1) for

@@ -47,9 +47,9 @@ def run(args, network, source, inputs: set) -> int:
     """Export `network` and write it; diagnostics and weight-file problems as the CLI prints them."""
     from ..diagnostics import Diagnostic, render_text
     from ..weight_file import UnreadableWeightFile, WeightError
-    from .onnx import OnnxUnsupported, serialize
+    from .onnx import OnnxUnsupported, serialized_pieces
     try:
-        data = serialize(network, args.weights, args.seed)
+        pieces = serialized_pieces(network, args.weights, args.seed)
     except OnnxUnsupported as err:
         diagnostic = Diagnostic(CODE, "error", err.node.span,
                                 f"layer '{err.node.name}' cannot be exported to ONNX: {err.reason}")
@@ -59,21 +59,24 @@ def run(args, network, source, inputs: set) -> int:
         for problem in err.problems:
             print(f"{args.weights}: error: {problem}", file=sys.stderr)
         return EXIT_USAGE if isinstance(err, UnreadableWeightFile) else EXIT_ERRORS
-    return write(args, data, inputs, network)
+    return write(args, pieces, inputs, network)
 
 
-def write(args, data: bytes, inputs: set, network) -> int:
+def write(args, pieces: list, inputs: set, network) -> int:
+    """The model's bytes (pieces in order) to -o, atomically, or to standard output."""
     from ..output import write_atomic
     from ..terminal import printable
     from .onnx import OPSET
     if args.output == "-":
-        sys.stdout.buffer.write(data)
+        for piece in pieces:
+            sys.stdout.buffer.write(piece)
         return EXIT_OK
     try:
-        write_atomic(args.output, data, protect=inputs)
+        write_atomic(args.output, pieces, protect=inputs)
     except OSError as err:
         raise OnnxUsageError(f"cannot write {args.output}: {err.strerror or err}") from None
-    size = f"{len(data) / 1e6:.1f} MB" if len(data) >= 100_000 else f"{len(data):,} bytes"
+    length = sum(memoryview(p).nbytes for p in pieces)
+    size = f"{length / 1e6:.1f} MB" if length >= 100_000 else f"{length:,} bytes"
     print(printable(f"wrote {args.output} (onnx opset {OPSET}, {len(network.layers):,} layers, {size})"),
           file=sys.stderr)
     return EXIT_OK

@@ -97,3 +97,59 @@ def new_model(pb, name: str, opset: int, ir_version: int, producer: str, doc: st
     made.graph.name = name
     made.opset_import.add(domain="", version=opset)
     return made
+
+
+# --- writing a model whose weights are kept apart, without copying them through protobuf ---
+# A serialised message is its fields one after another, each a key (field number << 3 | wire
+# type) and, for bytes and embedded messages, a varint length then the payload; fields may come
+# in any order. So a model is written as: the ModelProto without its graph, the graph's key and
+# length, the GraphProto without its initializers, then each initializer as GraphProto field 5
+# (a TensorProto without its data, then raw_data, field 9, straight from the array's buffer).
+# Parsing the bytes gives exactly the message with the initializers in place (tested).
+
+LENGTH_DELIMITED = 2
+MODEL_GRAPH, GRAPH_INITIALIZER, TENSOR_RAW_DATA = 7, 5, 9
+
+
+def varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def field(number: int, payload_size: int) -> bytes:
+    """The key and length of a length-delimited field whose payload follows."""
+    return varint(number << 3 | LENGTH_DELIMITED) + varint(payload_size)
+
+
+def tensor_pieces(pb, name: str, array) -> list:
+    """A TensorProto's bytes as pieces: its header (name, dims, type) and raw_data, the latter
+    a view of the array's own little-endian buffer (no copy)."""
+    array = array.astype(array.dtype.newbyteorder("<"), copy=False)
+    head = pb.TensorProto(name=name, dims=list(array.shape), data_type=ELEMENT_TYPES[array.dtype.name])
+    data = memoryview(array.reshape(-1)).cast("B") if array.size else b""
+    return [head.SerializeToString(), field(TENSOR_RAW_DATA, len(data)), data]
+
+
+def serialize_apart(model, tensors) -> list:
+    """The bytes of `model` with `tensors` ((name, array), in order) as its graph's
+    initializers after those it holds, as pieces to write one after another (the weights'
+    pieces are views of the arrays: nothing is copied until they are written)."""
+    pb = messages()
+    shell = type(model)()
+    shell.CopyFrom(model)
+    shell.ClearField("graph")
+    pieces = []
+    for name, array in tensors:
+        tensor = tensor_pieces(pb, name, array)
+        size = sum(len(p) for p in tensor)
+        pieces += [field(GRAPH_INITIALIZER, size), *tensor]
+    graph = model.graph.SerializeToString()
+    size = len(graph) + sum(len(p) for p in pieces)
+    return [shell.SerializeToString(), field(MODEL_GRAPH, size), graph, *pieces]

@@ -2,7 +2,7 @@
 
 The model (docs/backends.md, "ONNX"):
 
-- opset OPSET of the default domain; IR version IR_VERSION (what onnxruntime 1.32 loads);
+- opset OPSET of the default domain, IR version IR_VERSION (docs/backends.md says why 22);
 - one graph input named after the spec's input node (``input``), float32, images NCHW
   ``["N", C, H, W]`` (flat inputs ``["N", F]``) with the batch dimension symbolic ``N``;
 - every layer's value is the tensor named after the layer (``layer2.0.conv1``); the layer's
@@ -17,9 +17,10 @@ The model (docs/backends.md, "ONNX"):
   transposes it to NHWC, so the portable dense kernels are used as they are (no row
   permutation) and a flat value means the same in every backend.
 
-The numbers are float32 whatever dtype is asked of `verify`: onnxruntime's CPU kernels have no
-double Conv, AveragePool, ConvTranspose or Erf (cnnspec.onnx_runtime says so in float64).
-Importing this module imports no onnx: `export` imports it when called.
+The numbers are float32: onnxruntime's CPU kernels have no double Conv, AveragePool,
+ConvTranspose or Erf (cnnspec.onnx_runtime refuses float64). Importing this module imports no
+onnx; building a model loads only onnx's generated protobuf module (onnx_proto.messages), not
+the onnx package's __init__ (whose ml_dtypes import would cost more than the whole export).
 """
 
 from __future__ import annotations

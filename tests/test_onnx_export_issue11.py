@@ -102,6 +102,32 @@ def test_zoo_specs_export_and_run_like_numpy(path):
     check_network(small_zoo(path), batch=1)
 
 
+POOLS = [  # (input, pool line): ceil mode with an overhang and with a dropped window, padding
+    # on every side and asymmetric, count_include_pad both ways (the table has none of these)
+    ("5x5x3", "maxpool 2x2 stride=2 round=ceil"),
+    ("5x5x3", "maxpool 2x2 stride=2 pad=1 round=ceil"),
+    ("6x7x3", "maxpool 3x3 stride=2 pad=(0, 1, 1, 0) round=ceil"),
+    ("5x5x3", "avgpool 2x2 stride=2 round=ceil count_include_pad=true"),
+    ("5x5x3", "avgpool 2x2 stride=2 pad=1 round=ceil count_include_pad=true"),
+    ("6x6x3", "avgpool 3x3 stride=2 pad=1 round=ceil count_include_pad=true"),
+    ("6x6x3", "avgpool 3x3 stride=2 pad=1 round=ceil"),
+    ("7x6x3", "avgpool 3x2 stride=(2, 1) pad=(1, 0, 0, 1) count_include_pad=true"),
+    ("7x6x3", "avgpool 3x3 stride=2 pad=same"),
+    # one axis with a ceil overhang, the other with a dropped window (ONNX has one ceil_mode)
+    ("5x5x3", "maxpool 2x2 stride=2 pad=(0, 0, 1, 1) round=ceil"),
+    ("5x5x3", "avgpool 2x2 stride=2 pad=(0, 0, 1, 1) round=ceil count_include_pad=true"),
+    ("5x5x3", "avgpool 2x2 stride=2 pad=(1, 1, 0, 0) round=ceil"),
+    # ... where the floor axis's last window (smaller than the stride) ends inside the input
+    ("5x6x3", "maxpool 3x2 stride=(2, 3) pad=(1, 1, 0, 1) round=ceil"),
+    ("3x5x3", "avgpool 2x2 stride=(3, 2) pad=(0, 1, 0, 0) round=ceil count_include_pad=true"),
+]
+
+
+@pytest.mark.parametrize(("shape", "pool"), POOLS)
+def test_pool_rounding_and_padding_rules(shape, pool):
+    check_network(cnnspec.loads(f"network p\ninput {shape}\nc: conv 4 1x1\np: {pool}\n"))
+
+
 def test_lenet_at_its_size_and_the_graph_specs():
     for name in ("lenet5", "inception_module", "two_heads", "bottleneck_1x1"):
         check_network(cnnspec.load(ROOT / "specs" / f"{name}.cnn"))

@@ -105,22 +105,32 @@ class ConvKinds(ActivationKinds):
         return self.fused(node, y)
 
     def maxpool_layer(self, node: Node) -> str:
-        a = node.attrs
-        return self.op("MaxPool", [self.x(node)], ceil_mode=self.ceil_mode(node, a["padding"]),
-                       **self.pool_attrs(a, a["padding"]))
+        x, ceil, padding = self.pool_input(node)
+        return self.op("MaxPool", [x], ceil_mode=ceil, **self.pool_attrs(node.attrs, padding))
 
     def avgpool_layer(self, node: Node) -> str:
         """count_include_pad=true in ceil mode pads explicitly first, so that the overhang of
         the last window (outside the padded input) does not count, as the spec says."""
-        a, x, padding = node.attrs, self.x(node), node.attrs["padding"]
+        a = node.attrs
+        x, ceil, padding = self.pool_input(node)
         include = bool(a["count_include_pad"])
-        if include and a["ceil"] and any(padding):
-            x = self.op("Pad", [x, self.const("pads", [0, 0, *onnx_pads(padding)[:2], 0, 0,
-                                                       *onnx_pads(padding)[2:]], "int64")],
+        if include and ceil and any(padding):
+            pads = onnx_pads(padding)
+            x = self.op("Pad", [x, self.const("pads", [0, 0, *pads[:2], 0, 0, *pads[2:]], "int64")],
                         main=False)
             padding, include = (0, 0, 0, 0), False
-        return self.op("AveragePool", [x], ceil_mode=self.ceil_mode(node, padding),
-                       count_include_pad=int(include), **self.pool_attrs(a, padding))
+        return self.op("AveragePool", [x], ceil_mode=ceil, count_include_pad=int(include),
+                       **self.pool_attrs(a, padding))
+
+    def pool_input(self, node: Node) -> tuple[str, int, tuple]:
+        """The pool's input (a Slice first where rows no window reads must go), ceil_mode, pads."""
+        ceil, padding, keep = self.ceil_plan(node, node.attrs["padding"], node.in_shape[:2])
+        x = self.x(node)
+        if keep != tuple(node.in_shape[:2]):
+            x = self.op("Slice", [x, self.const("starts", [0, 0], "int64"),
+                                  self.const("ends", list(keep), "int64"),
+                                  self.const("axes", [2, 3], "int64")], main=False)
+        return x, ceil, padding
 
     def pool_attrs(self, a, padding) -> dict:
         attrs = {"kernel_shape": list(a["kernel"]), "strides": list(a["stride"]),
@@ -129,24 +139,33 @@ class ConvKinds(ActivationKinds):
             attrs["dilations"] = list(a["dilation"])
         return attrs
 
-    def ceil_mode(self, node: Node, padding) -> int:
-        """1 when ONNX's ceil formula gives the spec's output size on these pads (the spec's
-        ceil mode drops a window that starts in the right padding; floor mode then agrees)."""
+    def ceil_plan(self, node: Node, padding, size) -> tuple[int, tuple, tuple]:
+        """ONNX's ceil_mode, pads, and the input rows and columns to keep, that give the spec's
+        windows, every axis's count from ONNX's formula alone (never its drop of a window).
+
+        The spec's ceil mode drops a window that would start in the right padding; on such an
+        axis ONNX's floor count is the spec's. ONNX has one ceil_mode for both axes, so when
+        one axis needs ceil and the other floor, the floor axis ends where its last window
+        does: its end padding is cut, or, when that window ends inside the input (a window
+        smaller than the stride), the rows after it are sliced off. No window reads them."""
         a = node.attrs
-        if not a["ceil"]:
-            return 0
-        d = tuple(a.get("dilation", (1, 1)))
-        wanted = tuple(node.out_shape[:2])
-        ceil = tuple(window_count(node.in_shape[i], a["kernel"][i], a["stride"][i],
-                                  padding[2 * i], padding[2 * i + 1], d[i], True) for i in (0, 1))
-        if ceil == wanted:
-            return 1
-        floor = tuple(window_count(node.in_shape[i], a["kernel"][i], a["stride"][i],
-                                   padding[2 * i], padding[2 * i + 1], d[i], False) for i in (0, 1))
-        if floor != wanted:
-            self.unsupported(node, f"the ceil-mode output {wanted} is neither ONNX's ceil {ceil} "
-                             f"nor its floor {floor} on both axes")
-        return 0
+        keep, pads = list(size), list(padding)
+        wanted = node.out_shape[:2]
+        ceil = [self.axis_count(node, padding, size, i, True) == wanted[i] for i in (0, 1)]
+        if not a["ceil"] or not any(ceil):
+            return 0, tuple(padding), tuple(size)
+        for i in (0, 1):
+            if not ceil[i]:
+                end = (wanted[i] - 1) * a["stride"][i] + a["kernel"][i] - padding[2 * i]
+                keep[i], pads[2 * i + 1] = min(size[i], end), max(0, end - size[i])
+        assert all(self.axis_count(node, pads, keep, i, True) == wanted[i] for i in (0, 1))
+        return 1, tuple(pads), tuple(keep)
+
+    @staticmethod
+    def axis_count(node: Node, padding, size, i: int, ceil: bool) -> int:
+        a = node.attrs
+        return window_count(size[i], a["kernel"][i], a["stride"][i], padding[2 * i],
+                            padding[2 * i + 1], a.get("dilation", (1, 1))[i], ceil)
 
     def global_pool(self, node: Node) -> str:
         op_type = "GlobalAveragePool" if node.attrs["op"] == "avg" else "GlobalMaxPool"

@@ -29,17 +29,20 @@ class ProtectedFileError(OSError):
         super().__init__(errno.EEXIST, f"refusing to overwrite {what}", str(path))
 
 
-def write_atomic(path: str | Path, data: str | bytes, protect: Iterable[str | Path] = ()) -> None:
-    """Write text (UTF-8, '\\n' line ends) or bytes to `path`, atomically.
+def write_atomic(path: str | Path, data: str | bytes | list, protect: Iterable[str | Path] = ()) -> None:
+    """Write text (UTF-8, '\\n' line ends), bytes, or a list of bytes-like pieces written one
+    after another (a large binary file without joining it first) to `path`, atomically.
 
     Raises OSError: NotRegularFileError, ProtectedFileError, or the OSError of the failed
     creation, write or rename (no partial file is left behind)."""
     target = Path(os.path.realpath(path))  # through symbolic links, to the file they name
     old = _existing(target, path, protect)
-    payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    pieces = [data.encode("utf-8") if isinstance(data, str) else bytes(data)] \
+        if isinstance(data, (str, bytes, bytearray)) else list(data)
     fd, tmp = _create_beside(target)
     try:
-        _write_all(fd, payload)
+        for piece in pieces:
+            _write_all(fd, piece)
         if old is not None:
             _keep_mode_and_owner(fd, tmp, old)
         os.fsync(fd)
@@ -83,8 +86,8 @@ def _create_beside(target: Path) -> tuple[int, Path]:
     raise FileExistsError(errno.EEXIST, "cannot create a temporary file", str(target.parent))
 
 
-def _write_all(fd: int, payload: bytes) -> None:
-    view = memoryview(payload)
+def _write_all(fd: int, payload) -> None:
+    view = memoryview(payload).cast("B")
     while view:
         view = view[os.write(fd, view):]
 

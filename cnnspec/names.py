@@ -75,7 +75,7 @@ TORCH_MODULE_GLOBALS = frozenset({
     # helper classes and functions of the kind families (backends/torch_*.py); a test checks
     # that every class or function a backend module can write is listed here
     "ChannelLayerNorm", "LayerScale", "Normalization", "Rescaling", "SampleDropout",
-    "SeparableConv2d", "_copy_scalar", "_partial_affine", "_per_channel",
+    "SeparableConv2d", "_copy_scalar", "_partial_affine", "_per_channel", "_constant",
 })
 KERAS_MODULE_GLOBALS = frozenset({
     "keras", "np", "PaddedPool2D", "_pool_axis", "LeakyReLU", "WEIGHTS", "STAGES", "LR_SCALES",

@@ -46,19 +46,27 @@ def quiet_tensorflow() -> None:
 
 
 def build_model(network: Network, target: str, weights=None, seed: int = 0, dtype: str = "float32"):
+    """A live model of `network` for `target` in `dtype` (cnnspec.precision: ValueError where
+    the backend or one of the network's kinds cannot run in it)."""
+    from .precision import check_dtype, check_kinds, weight_dtype
+    check_dtype(target, dtype)
+    check_kinds(network, target, dtype)
     if target == "keras":
         quiet_tensorflow()
-    params = W.resolve(network, weights, seed, dtype)
+    params = W.resolve(network, weights, seed, weight_dtype(dtype))
     module = exec_module(generate(network, target), f"{network.name}_{target}")
     if target == "numpy":
-        return NumpyModel(module, params)
+        import numpy as np
+        return NumpyModel(module, {k: np.asarray(v, dtype=dtype) for k, v in params.items()})
     if target == "torch":
+        import torch
         model = getattr(module, class_name(network))()
-        if dtype == "float64":
-            model = model.double()
+        if dtype != "float32":
+            model = model.to(getattr(torch, dtype))
         module.load_portable(model, params)
         model.eval()
         model.cnnspec_module = module
+        model.cnnspec_dtype = dtype
         return model
     model = getattr(module, builder_name(network))(dtype=dtype)
     module.load_portable(model, params)
@@ -84,12 +92,14 @@ def _torch_layers(model, network: Network, x) -> dict:
 
     from .layout import flat_orders, portable_rows
     nchw = np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if x.ndim == 4 else x
-    with torch.no_grad():
-        outputs = model.forward_layers(torch.from_numpy(nchw))
+    dtype = getattr(torch, getattr(model, "cnnspec_dtype", str(x.dtype)))
+    with torch.no_grad():  # NumPy has no bfloat16: the input comes in float32 and is cast here
+        outputs = model.forward_layers(torch.from_numpy(nchw).to(dtype))
     orders = flat_orders(network)
     result = {}
     for name, value in outputs.items():
-        array = value.detach().cpu().numpy()
+        value = value.detach().cpu()
+        array = (value.float() if value.dtype == torch.bfloat16 else value).numpy()
         if array.ndim == 4:
             array = array.transpose(0, 2, 3, 1)
         elif name in orders:
@@ -100,7 +110,6 @@ def _torch_layers(model, network: Network, x) -> dict:
 
 def _keras_layers(model, network: Network, x) -> dict:
     import keras
-    import numpy as np
     built = {layer.name for layer in model.layers}  # Keras leaves out what no output needs
     names = [n.name for n in network.layers if n.name in built]
     if not names:
@@ -112,7 +121,14 @@ def _keras_layers(model, network: Network, x) -> dict:
     outputs = probe(x, training=False)
     if not isinstance(outputs, (list, tuple)):
         outputs = [outputs]
-    return {name: np.asarray(keras.ops.convert_to_numpy(v)) for name, v in zip(names, outputs)}
+    return {name: _float_array(keras.ops.convert_to_numpy(v)) for name, v in zip(names, outputs)}
+
+
+def _float_array(value):
+    """A NumPy array; bfloat16 (ml_dtypes's, which NumPy cannot compute with) as float32."""
+    import numpy as np
+    array = np.asarray(value)
+    return array.astype(np.float32) if array.dtype.name == "bfloat16" else array
 
 
 def missing_backend(target: str) -> str | None:

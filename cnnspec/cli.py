@@ -334,8 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "verify", "prove the backends give the same outputs for the same weights")
     p.add_argument("file", metavar="FILE", help="the .cnn spec file")
     p.add_argument("--targets", default=",".join(VERIFY_TARGETS), help="the backends to compare, comma-separated")
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float64",
-                   help="the precision to build and compare in")
+    p.add_argument("--dtype", choices=("float32", "float64", "float16", "bfloat16"),
+                   default="float64", help="the precision to build and compare in (half: "
+                   "against NumPy's float32 reference, docs/semantics.md)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights and input")
     p.add_argument("--batch", type=int, default=2, help="how many random input samples to run")
     p.add_argument("--weights", metavar="W", help="a portable .safetensors weight file (default: "

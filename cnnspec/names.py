@@ -71,11 +71,11 @@ UNSAFE_ATTRIBUTES = NN_MODULE_ATTRIBUTES | UNITTEST_ALIASES
 TORCH_MODULE_GLOBALS = frozenset({
     "torch", "nn", "F", "np", "load_portable", "to_portable", "PaddedAvgPool2d", "_skip",
     "_copy", "_numpy", "_nchw_rows", "_nhwc_rows", "STAGES", "set_stage",
-    "_flat_rows", "_to_nhwc", "_scoped",
+    "_flat_rows", "_to_nhwc", "_scoped", "_keep",
     # helper classes and functions of the kind families (backends/torch_*.py); a test checks
     # that every class or function a backend module can write is listed here
     "ChannelLayerNorm", "LayerScale", "Normalization", "Rescaling", "SampleDropout",
-    "SeparableConv2d", "_copy_scalar", "_partial_affine", "_per_channel",
+    "SeparableConv2d", "_copy_scalar", "_partial_affine", "_per_channel", "_constant",
 })
 KERAS_MODULE_GLOBALS = frozenset({
     "keras", "np", "PaddedPool2D", "_pool_axis", "LeakyReLU", "WEIGHTS", "STAGES", "LR_SCALES",

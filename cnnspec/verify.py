@@ -2,6 +2,10 @@
 
 Tolerance (design.md section 4): max|a - b| <= rtol * max(1, max|a|) per layer and at the output,
 with rtol 1e-10 in float64 and 1e-5 in float32, and the same argmax for every sample.
+
+In float16 and bfloat16 (cnnspec.precision, docs/semantics.md "Half precision") NumPy is the
+reference: it runs in float32 on the weights and input rounded to the half dtype, and each
+half-precision backend is compared with it (not with each other), at rtol 8 u sqrt(depth).
 """
 
 from __future__ import annotations
@@ -54,9 +58,9 @@ class Comparison:
     """Running maxima over the chunks of a batch: per (layer, pair) max|a - b| and max|a|, and
     per pair the largest top-score gap of a sample whose argmax differs. NaN propagates."""
 
-    def __init__(self, network: Network, targets: list[str]):
+    def __init__(self, network: Network, targets: list[str], pairs=None):
         self.network = network
-        self.pairs = list(itertools.combinations(targets, 2))
+        self.pairs = list(itertools.combinations(targets, 2)) if pairs is None else list(pairs)
         self.err: dict[tuple[str, tuple], float] = {}
         self.ref: dict[tuple[str, tuple], float] = {}
         self.gap = dict.fromkeys(self.pairs, 0.0)
@@ -84,12 +88,22 @@ class Comparison:
                     self.top[(a, b)] = _max(self.top[(a, b)], max_abs(ya))
 
     def result(self, dtype: str) -> tuple[list[LayerDiff], dict]:
+        rtol = layer_rtols(self.network, dtype)
         diffs = []
         for (layer, pair), err in self.err.items():
             scale = 0.0 if err == float("inf") else max(1.0, self.ref[(layer, pair)])
-            diffs.append(LayerDiff(layer, pair, err, scale, RTOL[dtype] * scale))
-        argmax = {p: same_prediction(self.gap[p], self.top[p], RTOL[dtype]) for p in self.pairs}
+            diffs.append(LayerDiff(layer, pair, err, scale, rtol[layer] * scale))
+        out = max((rtol[n.name] for n in self.network.output_nodes), default=RTOL["float32"])
+        argmax = {p: same_prediction(self.gap[p], self.top[p], out) for p in self.pairs}
         return diffs, argmax
+
+
+def layer_rtols(network: Network, dtype: str) -> dict[str, float]:
+    """Each node's relative tolerance: RTOL[dtype], or in a half dtype 8 u sqrt(depth)."""
+    from .precision import HALF, depths, half_rtol
+    if dtype not in HALF:
+        return {n.name: RTOL[dtype] for n in network.nodes}
+    return {name: half_rtol(dtype, depth) for name, depth in depths(network).items()}
 
 
 def _max(a: float, b: float) -> float:
@@ -155,21 +169,35 @@ def verify_network(network: Network, targets, dtype="float64", seed=0, batch=2, 
 
     from . import weights as W
     from .onnx_runtime import dtype_problem
+    from .precision import HALF, round_to, weight_dtype
     from .runtime import build_model, missing_backend, run_layers
     targets = list(targets)
     if problem := target_problem(targets) or dtype_problem(targets, dtype):
         raise ValueError(problem)
+    half = dtype in HALF
+    if half and "numpy" not in targets:
+        targets.insert(0, "numpy")  # the float32 reference of a half-precision verify
     missing = {t: why for t in targets if (why := missing_backend(t))}
     present = [t for t in targets if t not in missing]
     plan = plan_chunks(network, batch, dtype, len(present), chunk_bytes)
-    params = W.resolve(network, weights, seed, dtype)
-    models = {t: build_model(network, t, params, seed, dtype) for t in present}
-    comparison, rng = Comparison(network, present), np.random.default_rng(seed)
+    params = W.resolve(network, weights, seed, weight_dtype(dtype))
+    if half:
+        params = {k: round_to(v, dtype) for k, v in params.items()}
+    models = {t: build_model(network, t, params, seed, _built_dtype(t, dtype)) for t in present}
+    pairs = [("numpy", t) for t in present if t != "numpy"] if half else None
+    comparison, rng = Comparison(network, present, pairs), np.random.default_rng(seed)
     for size in plan.sizes():
-        x = rng.standard_normal((size, *network.input_shape)).astype(dtype)
+        x = rng.standard_normal((size, *network.input_shape)).astype(weight_dtype(dtype))
+        x = round_to(x, dtype) if half else x
         comparison.add({t: run_layers(models[t], t, network, x) for t in present})
     diffs, argmax = comparison.result(dtype)
     return Report(targets, missing, diffs, argmax, dtype)
+
+
+def _built_dtype(target: str, dtype: str) -> str:
+    """The dtype a verify builds `target` in: NumPy is the float32 reference in half precision."""
+    from .precision import HALF
+    return "float32" if target == "numpy" and dtype in HALF else dtype
 
 
 def render_table(network: Network, report: Report) -> str:
@@ -193,7 +221,7 @@ def render_table(network: Network, report: Report) -> str:
 def render_verdict(network: Network, report: Report) -> str:
     lines = [f"{t}: not run: {why}" for t, why in report.missing.items()]
     compared = [t for t in report.targets if t not in report.missing]
-    tol = RTOL[report.dtype]
+    tol = tolerance_text(report.dtype)
     if len(compared) < 2:
         lines.append("verify needs at least two backends to compare")
         return "\n".join(lines)
@@ -209,9 +237,17 @@ def render_verdict(network: Network, report: Report) -> str:
                      "returns its input")
     elif report.ok:
         lines.append(f"OK: {', '.join(compared)} agree on all {len(network.layers)} layers "
-                     f"({report.dtype}, tolerance {tol:g} x max(1, max|a|)); worst: layer "
+                     f"({report.dtype}, tolerance {tol}); worst: layer "
                      f"'{worst.layer}' {worst.pair[0]} vs {worst.pair[1]} {worst.max_abs:.2e}")
     return "\n".join(lines)
+
+
+def tolerance_text(dtype: str) -> str:
+    from .precision import HALF, UNIT_ROUNDOFF
+    if dtype not in HALF:
+        return f"{RTOL[dtype]:g} x max(1, max|a|)"
+    return (f"8u sqrt(depth) x max(1, max|a|), u = 2^{round(math.log2(UNIT_ROUNDOFF[dtype]))}, "
+            f"against NumPy in float32 on {dtype}-rounded weights and input")
 
 
 def report_json(network: Network, report: Report) -> dict:
@@ -255,8 +291,8 @@ def run_verify(args, source) -> int:
     if getattr(args, "format", "text") == "json":
         print(json.dumps(report_json(network, report), indent=1))
     else:
-        if len(targets) - len(report.missing) >= 2:
+        if len(report.targets) - len(report.missing) >= 2:
             print(render_table(network, report))
         print(render_verdict(network, report))
-    compared = len(targets) - len(report.missing)
+    compared = len(report.targets) - len(report.missing)
     return 0 if report.ok and not report.missing and compared >= 2 else 1

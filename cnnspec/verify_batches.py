@@ -23,7 +23,8 @@ from .ir import Network, Node
 CHUNK_BYTES = 1 << 30  # 1 GiB: the estimated memory of one chunk, all backends together
 SAMPLE_LIMIT = 4 << 30  # 4 GiB: one sample needing more is refused (VGG-16, float64: 1.4 GiB)
 MAX_BATCH = 100_000  # samples: more is refused, whatever the chunking
-ITEMSIZE = {"float32": 4, "float64": 8}
+# bytes per value; a half-precision verify also runs NumPy's float32 reference: count 4 bytes
+ITEMSIZE = {"float32": 4, "float64": 8, "float16": 4, "bfloat16": 4}
 
 
 class BatchError(ValueError):

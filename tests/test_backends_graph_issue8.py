@@ -289,7 +289,7 @@ def test_block_instances_become_one_class_per_definition_with_portable_state_dic
     assert "        if self.proj is not None:\n            x = self.proj(input_)\n" in code
     assert "        else:\n            x = input_\n" in code
     assert "        self.layer2 = nn.ModuleList([\n            Res(8, 16, 2, proj=True),\n            Res(16, 16, 1),\n        ])" in code
-    assert '            x = block(x, _scoped(keep, f"layer1.{i}."))  # 8x8x8' in code
+    assert '            x = block(x, keep, f"layer1.{i}.")  # 8x8x8' in code
     params = init_weights(net, seed=4, dtype="float64")
     model = runtime.build_model(net, "torch", params, dtype="float64")
     expected = {f"{k.rsplit('.', 1)[0]}.{TORCH_TENSORS[k.rsplit('.', 1)[1]]}" for k in params}

@@ -183,8 +183,8 @@ def test_bad_usage_exits_2(capsys, small, args, says):
 
 def test_a_bad_dtype_is_refused_by_argparse(capsys, small):
     with pytest.raises(SystemExit) as exc:
-        main(["verify", small, "--dtype", "float16"])
-    assert exc.value.code == 2 and "invalid choice: 'float16'" in capsys.readouterr().err
+        main(["verify", small, "--dtype", "float8"])
+    assert exc.value.code == 2 and "invalid choice: 'float8'" in capsys.readouterr().err
 
 
 def test_missing_file_exits_2(capsys, tmp_path):

@@ -33,7 +33,7 @@ from .torch_parts import Emitted, activation, activation_module, nchw, optional,
 from .torch_reshapes import ShapeKinds
 
 # Local names of _run that a value's variable must not take.
-RESERVED = TORCH_MODULE_GLOBALS | {"self", "keep", "outputs"}
+RESERVED = TORCH_MODULE_GLOBALS | {"self", "keep", "outputs", "prefix"}
 
 
 def attribute_names(network: Network) -> dict[str, str]:
@@ -93,8 +93,6 @@ class Generator(ConvKinds, NormKinds, ShapeKinds, Emitter):
         parts += [self.blocks_note()] + [c.source for c in self.classes]
         parts += [self.class_source(), self.set_stage_source(),
                   self.load_source(), self.save_source(), HELPERS]
-        if self.classes:
-            parts.append(SCOPED)
         code = "\n".join(parts)
         if "_flat_rows(" in code or "_to_nhwc(" in code:
             parts.append(ROW_HELPERS + FLAT_ROWS)
@@ -166,10 +164,10 @@ class Generator(ConvKinds, NormKinds, ShapeKinds, Emitter):
         out = group[-1].nodes[-1]
         note = f"  # {comment(out)}"
         if not self.looped(group):
-            return [f'        {self.dest(out)} = self.{attr}({src}, _scoped(keep, "{name}.")){note}']
+            return [f'        {self.dest(out)} = self.{attr}({src}, keep, "{name}."){note}']
         lines = [] if src == self.dest(out) else [f"        {self.dest(out)} = {src}"]
         return lines + [f"        for i, block in enumerate(self.{attr}):",
-                        f'            {self.dest(out)} = block({self.dest(out)}, _scoped(keep, f"{name}.{{i}}.")){note}']
+                        f'            {self.dest(out)} = block({self.dest(out)}, keep, f"{name}.{{i}}."){note}']
 
     def class_source(self) -> str:
         lines = [f"class {self.cls}(nn.Module):", *self.class_doc(), "",
@@ -194,7 +192,7 @@ class Generator(ConvKinds, NormKinds, ShapeKinds, Emitter):
                 lines += self.group_run(group)
             elif group is None:
                 lines.append(f"        {self.dest(node)} = {emitted.call}  # {comment(node)}")
-                lines.append(f'        keep("{node.name}", {self.dest(node)})')
+                lines.append(f'        _keep(keep, "{node.name}", {self.dest(node)})')
         lines.append(f"        return {self.returned()}")
         if self.training:
             lines += (TRAIN if self.frozen_batchnorm else "").replace("{cls}", self.cls).rstrip("\n").split("\n")
@@ -213,7 +211,7 @@ class Generator(ConvKinds, NormKinds, ShapeKinds, Emitter):
         doc = f"{source} -> the outputs ({names}): ({', '.join(shapes)})"
         return (FORWARD.replace("{signature}", doc)
                 .replace(") -> torch.Tensor:\n        \"\"\"(", f") -> {result}:\n        \"\"\"(")
-                .replace("keep) -> torch.Tensor:", f"keep) -> {result}:"))
+                .replace(" | None) -> torch.Tensor:", f" | None) -> {result}:"))
 
     def blocks_note(self) -> str:
         if not self.flat_notes:
@@ -495,15 +493,16 @@ def comment(node: Node) -> str:
 FORWARD = '''
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """{signature}."""
-        return self._run(x, _skip)
+        return self._run(x, None)
 
+    @torch.jit.export
     def forward_layers(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every layer's output (after its activation), keyed by layer name, in spec order."""
         outputs: dict[str, torch.Tensor] = {}
-        self._run(x, outputs.__setitem__)
+        self._run(x, outputs)
         return outputs
 
-    def _run(self, x: torch.Tensor, keep) -> torch.Tensor:
+    def _run(self, x: torch.Tensor, keep: dict[str, torch.Tensor] | None) -> torch.Tensor:
 '''
 
 DROPOUTS = {"element": "nn.Dropout", "channel": "nn.Dropout2d", "sample": "SampleDropout"}
@@ -596,15 +595,12 @@ def set_stage(model: {cls}, name: str) -> None:
     model._freeze(**STAGES[name])
 '''
 
-SCOPED = '''
-def _scoped(keep, prefix: str):
-    """keep(name, value) for the layers of a block instance: names prefixed by the instance's."""
-    return lambda name, value: keep(prefix + name, value)
-'''
-
 HELPERS = '''
-def _skip(name: str, x: torch.Tensor) -> None:
-    """forward keeps no layer outputs."""
+def _keep(keep: dict[str, torch.Tensor] | None, name: str, x: torch.Tensor) -> None:
+    """Record a layer's output for forward_layers (forward passes keep=None: nothing kept).
+    A dict rather than a callback, so that the model scripts (torch.jit.script)."""
+    if keep is not None:
+        keep[name] = x
 
 
 def _copy(target: torch.Tensor, array: np.ndarray, key: str) -> None:

@@ -19,9 +19,9 @@ the instances' layers number by number: the input channels (``in_channels``); a 
 one of the block's own parameters in every instance (``Instance.args``) is named after it
 (``filters``, ``stride``; Keras's pairs become ``(stride, stride)``); any other is
 ``<layer>_<argument>`` (``conv3_out`` for ``filters*4``); one parameter per distinct value
-vector, and values equal in every instance stay literals. Each block's ``forward(x, keep=None)`` returns the block's output and reports every
-layer's value to ``keep`` under its name inside the block (the network's ``forward_layers``
-prefixes the instance's name).
+vector, and values equal in every instance stay literals. Each block's ``forward(x, keep=None, prefix="")`` returns the block's output and, when given a
+dict ``keep``, records every layer's value in it under ``prefix`` + its name inside the block
+(the network passes the instance's name as the prefix; a dict, not a callback, so it scripts).
 
 Flat code instead, with a comment saying why, when an instance cannot be a module: a nested
 block, a layer outside the instance reading anything but its output, an input in PyTorch's
@@ -51,7 +51,7 @@ POSITIONAL = {"nn.Conv2d": ("in", "out"), "nn.Linear": ("in", "out"),
 NUMBER = re.compile(r"^-?\d+$|^\(\d+, \d+\)$")
 PAIR = re.compile(r"^\((\d+), (\d+)\)$")
 # Names a constructor or block function already uses for other things.
-RESERVED = frozenset({"self", "x", "name", "dtype", "keep", "p"})
+RESERVED = frozenset({"self", "x", "name", "dtype", "keep", "p", "prefix"})
 
 
 @dataclass
@@ -424,6 +424,12 @@ def normal(call: str, gen) -> str:
     return re.sub(r"(?<![\w.])(" + "|".join(map(re.escape, names)) + r")\b", "_v_", call)
 
 
+BLOCK_FORWARD = ("    def forward(self, x: torch.Tensor, keep: dict[str, torch.Tensor] | None = None, "
+                 'prefix: str = "") -> torch.Tensor:')
+BLOCK_FORWARD_DOC = ('        """The block\'s output; keep, when given, gets every layer\'s value under '
+                     'prefix + its name."""')
+
+
 def class_source(name, block, uses, gen, signature, init, runs=()) -> str:
     where = uses[0].instance.definition.line
     used = ", ".join(u.instance.name for u in uses)
@@ -431,9 +437,7 @@ def class_source(name, block, uses, gen, signature, init, runs=()) -> str:
              f'    """Block {block} (line {where}), used as {used}."""', "",
              f"    def __init__(self{''.join(', ' + p for p in signature)}) -> None:",
              "        super().__init__()", *init, "",
-             "    def forward(self, x: torch.Tensor, keep=None) -> torch.Tensor:",
-             '        """The block\'s output; keep(name, value) gets every layer\'s value."""',
-             "        keep = keep or _skip"]
+             BLOCK_FORWARD, BLOCK_FORWARD_DOC]
     if gen.input_var != "x":
         lines.append(f"        {gen.input_var} = x")
     starts = {run.nodes[0]: run for run in runs}
@@ -446,7 +450,7 @@ def class_source(name, block, uses, gen, signature, init, runs=()) -> str:
             lines.append(f"        if self.{gen.attrs[node.name]} is not None:")
             indent = "            "
         lines.append(f"{indent}{gen.dest(node)} = {emitted.call}")
-        lines.append(f'{indent}keep("{node.name}", {gen.dest(node)})')
+        lines.append(f'{indent}_keep(keep, prefix + "{node.name}", {gen.dest(node)})')
         run = ends.get(node.name)
         if run is not None:
             indent = "        "
@@ -458,7 +462,7 @@ def class_source(name, block, uses, gen, signature, init, runs=()) -> str:
 
 
 def reserved_class_names(network: Network, cls: str) -> set[str]:
-    return {cls} | set(TORCH_MODULE_GLOBALS) | KEYWORDS | BUILTINS | {"PaddedAvgPool2d", "_scoped"}
+    return {cls} | set(TORCH_MODULE_GLOBALS) | KEYWORDS | BUILTINS | {"PaddedAvgPool2d", "_scoped", "_keep"}
 
 
 # --- the top level seen as items: the nodes outside blocks, and one item per group ---

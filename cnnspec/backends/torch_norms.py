@@ -38,47 +38,57 @@ class ChannelLayerNorm(nn.LayerNorm):
     LayerNormalization(axis=-1) over NHWC: the channels moved last, normalised, moved back."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        y = nn.functional.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight,
+                                     self.bias, self.eps)
+        return y.permute(0, 3, 1, 2)
 '''
 
 PER_CHANNEL = '''
-def _per_channel(values, x: torch.Tensor) -> torch.Tensor:
-    """Spec numbers (one, or one per channel) as a tensor of x's dtype and device, shaped to
+def _constant(values) -> torch.Tensor:
+    """Spec numbers (one, or one per channel) as a float64 tensor: a module's constant buffer
+    (not persistent: no weight), cast to the input's dtype where it is used."""
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def _per_channel(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A constant (one number, or one per channel) in x's dtype and device, shaped to
     broadcast over dim 1 of an NCHW x (or over the units of a flat x)."""
-    t = torch.as_tensor(values, dtype=x.dtype, device=x.device)
-    return t.view(-1, 1, 1) if x.ndim == 4 and t.ndim else t
+    t = values.to(dtype=x.dtype, device=x.device)
+    return t.view(-1, 1, 1) if x.ndim == 4 and t.ndim > 0 else t
 '''
 
 NORMALIZATION = '''
 class Normalization(nn.Module):
     """Keras's Normalization at inference: (x - mean) / max(sqrt(variance), eps) per channel,
     eps being Keras's backend epsilon (1e-7). With fixed values (mean, variance given) they are
-    constants; else mean (C,), variance (C,) and count () are buffers (Keras's non-trainable
-    weights; count is kept for the portable weights and used by nothing)."""
+    constant buffers (not persistent); else mean (C,), variance (C,) and count () are buffers
+    (Keras's non-trainable weights; count is kept for the portable weights and used by nothing)."""
 
     def __init__(self, channels: int, mean=None, variance=None, eps: float = 1e-7) -> None:
         super().__init__()
-        self.eps, self.fixed = eps, None if mean is None else (mean, variance)
-        if self.fixed is None:
+        self.eps = eps
+        if mean is None:
             self.register_buffer("mean", torch.zeros(channels))
             self.register_buffer("variance", torch.ones(channels))
             self.register_buffer("count", torch.zeros(()))
+        else:
+            self.register_buffer("mean", _constant(mean), persistent=False)
+            self.register_buffer("variance", _constant(variance), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fixed is None:
-            mean, variance = (_per_channel(v, x) for v in (self.mean, self.variance))
-        else:
-            mean, variance = (_per_channel(v, x) for v in self.fixed)
+        mean, variance = _per_channel(self.mean, x), _per_channel(self.variance, x)
         return (x - mean) / torch.clamp(torch.sqrt(variance), min=self.eps)
 '''
 
 RESCALING = '''
 class Rescaling(nn.Module):
-    """Keras's Rescaling: x * scale + offset, each one number or one per channel."""
+    """Keras's Rescaling: x * scale + offset, each one number or one per channel (constant
+    buffers, not persistent)."""
 
     def __init__(self, scale, offset=0.0) -> None:
         super().__init__()
-        self.scale, self.offset = scale, offset
+        self.register_buffer("scale", _constant(scale), persistent=False)
+        self.register_buffer("offset", _constant(offset), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * _per_channel(self.scale, x) + _per_channel(self.offset, x)

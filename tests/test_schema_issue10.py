@@ -122,8 +122,7 @@ def test_check_json_of_every_shipped_spec(capsys):
 def test_summary_json_of_every_shipped_spec(spec, capsys):
     (report,) = reports(capsys, "summary", "--format", "json", spec)
     assert_valid("summary", report)
-    assert_valid("summary", cnnspec.summary(spec).to_dict())
-    assert report == cnnspec.summary(spec).to_dict()
+    assert report == cnnspec.summary(spec).to_dict()  # the API's dict: the same, so valid
 
 
 @pytest.mark.parametrize("options", [

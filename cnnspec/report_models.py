@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel
 from pydantic.json_schema import GenerateJsonSchema
 from typing_extensions import TypeAliasType
 
+from .spec_diff import INSTANCE_FIELDS
+
 Count = Annotated[int, Field(ge=0)]
 Line = Annotated[int, Field(ge=1, description="1-based line number in the spec file")]
 Shape = Annotated[list[int], Field(description="a tensor shape without the batch axis: "
@@ -56,7 +58,7 @@ LayerChanges = changed_fields(
     "group", options=True, description="field -> [old, new]: kind, inputs, output_shape, params, "
     "trainable_params, macs, frozen, lr_scale, group, and options.NAME for each of its options")
 InstanceChanges = changed_fields(
-    "block", "output_shape", "params", "trainable_params", "macs",
+    *INSTANCE_FIELDS,
     description="field -> [old, new] among block, output_shape, params, trainable_params, macs")
 NetworkChanges = changed_fields(
     "name", "description", "outputs", "stages",

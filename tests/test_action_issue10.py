@@ -175,6 +175,16 @@ def test_the_workflow_uses_the_action_with_its_inputs():
     assert WORKFLOW_STEPS[0]["with"]["fetch-depth"] == 0  # the base commit must be there
 
 
+def yaml_blocks(page: Path) -> list[str]:
+    return re.findall(r"^```yaml\n(.*?)^```", page.read_text(), re.MULTILINE | re.DOTALL)
+
+
+def test_the_diff_step_docs_ci_shows_is_the_workflow_s():
+    shown = [yaml.safe_load(block) for block in yaml_blocks(ROOT / "docs/ci.md")]
+    (step,) = [s for s in WORKFLOW_STEPS if s.get("name") == "cnnspec diff"]
+    assert [step] in shown
+
+
 def git_run(cwd: Path, *args: str) -> None:
     subprocess.run([*GIT, *args], cwd=cwd, check=True, capture_output=True, timeout=60)
 

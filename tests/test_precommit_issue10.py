@@ -10,6 +10,7 @@ install and no PYTHONPATH), once for the module, and runs the hooks on the proje
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -75,11 +76,19 @@ def hooks(tmp_path_factory):
     return folder, sha, env
 
 
+def documented_config(repo: Path, sha: str) -> str:
+    """The .pre-commit-config.yaml docs/ci.md shows, its repo and rev made this checkout's."""
+    (block,) = [b for b in re.findall(r"^```yaml\n(.*?)^```", (ROOT / "docs/ci.md").read_text(),
+                                      re.MULTILINE | re.DOTALL) if b.startswith("repos:")]
+    block, count = re.subn(r"repo: \S+\n(\s*)rev: \S+", f"repo: {repo}\n\\1rev: {sha}", block)
+    assert count == 1 and "id: cnnspec-check" in block and "id: cnnspec-fmt" in block
+    return block
+
+
 def new_project(folder: Path, repo: Path, sha: str, files: dict[str, str]) -> Path:
-    """A git repository using the hook repository, with `files` added (not committed)."""
-    (folder / ".pre-commit-config.yaml").write_text(
-        f"repos:\n- repo: {repo}\n  rev: {sha}\n  hooks:\n"
-        "  - id: cnnspec-check\n  - id: cnnspec-fmt\n")
+    """A git repository using the hook repository as docs/ci.md configures it, with `files`
+    added (not committed)."""
+    (folder / ".pre-commit-config.yaml").write_text(documented_config(repo, sha))
     for name, text in files.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(text)

@@ -205,15 +205,21 @@ def test_svg_through_graphviz_shows_every_layer_name(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().err
 
 
-def test_docs_image_is_current(tmp_path, monkeypatch):
-    """docs/images/lenet5.svg is what `cnnspec diagram specs/lenet5.cnn -o ...svg` makes now
+DOCS_IMAGES = {"lenet5.svg": ["specs/lenet5.cnn"],  # docs/cli.md
+               "transfer_finetune.svg": ["specs/transfer_finetune.cnn", "--stage", "finetune"]}  # ci.md
+
+
+@pytest.mark.parametrize("image", DOCS_IMAGES)
+def test_docs_image_is_current(tmp_path, monkeypatch, image):
+    """Each docs/images/ SVG is what `cnnspec diagram SPEC ... -o ...svg` makes now
     (compared by its text and shapes, which do not depend on Graphviz's version)."""
-    out = tmp_path / "lenet5.svg"
+    out = tmp_path / image
     monkeypatch.chdir(ROOT)
-    assert main(["diagram", "specs/lenet5.cnn", "-o", str(out)]) == 0
-    committed = (ROOT / "docs/images/lenet5.svg").read_text()
+    assert main(["diagram", *DOCS_IMAGES[image], "-o", str(out)]) == 0
+    committed = (ROOT / "docs/images" / image).read_text()
     assert svg_texts(committed) == svg_texts(out.read_text())
     assert svg_paint(committed) == svg_paint(out.read_text())
+    assert sorted(p.name for p in (ROOT / "docs/images").glob("*.svg")) == sorted(DOCS_IMAGES)
 
 
 # ---- Mermaid ----

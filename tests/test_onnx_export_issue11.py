@@ -128,6 +128,20 @@ def test_pool_rounding_and_padding_rules(shape, pool):
     check_network(cnnspec.loads(f"network p\ninput {shape}\nc: conv 4 1x1\np: {pool}\n"))
 
 
+CONVS = [  # options the backend table leaves out, where ONNX's operators need care
+    "convtranspose 4 3x3 stride=1 dilation=2 output_padding=1",  # onnxruntime refuses
+    "convtranspose 4 2x2 stride=1 dilation=2 groups=2 pad=(1, 0, 0, 2) output_padding=(1, 0) bias=false",
+    "convtranspose 4 3x3 stride=2 pad=same",
+    "conv 4 3x3 stride=(2, 3) dilation=2 groups=2 pad=(0, 1, 2, 0)",
+    "depthwise 3x3 stride=2 dilation=(1, 2) multiplier=2 pad=same",
+]
+
+
+@pytest.mark.parametrize("conv", CONVS)
+def test_conv_options(conv):
+    check_network(cnnspec.loads(f"network c\ninput 5x6x4\nc: {conv}\n"))
+
+
 def test_lenet_at_its_size_and_the_graph_specs():
     for name in ("lenet5", "inception_module", "two_heads", "bottleneck_1x1"):
         check_network(cnnspec.load(ROOT / "specs" / f"{name}.cnn"))

@@ -142,8 +142,9 @@ def test_conv_options(conv):
     check_network(cnnspec.loads(f"network c\ninput 5x6x4\nc: {conv}\n"))
 
 
-def test_lenet_at_its_size_and_the_graph_specs():
-    for name in ("lenet5", "inception_module", "two_heads", "bottleneck_1x1"):
+def test_every_shipped_spec_at_its_size():
+    """specs/*.cnn: LeNet-5, the graph specs, and the transfer specs (an imported base)."""
+    for name in sorted(p.stem for p in (ROOT / "specs").glob("*.cnn")):
         check_network(cnnspec.load(ROOT / "specs" / f"{name}.cnn"))
 
 
@@ -282,6 +283,19 @@ def test_compile_writes_a_model_that_onnxruntime_runs_and_imports_no_framework(t
     (y,) = session.run(None, {"input": x.transpose(0, 3, 1, 2)})
     expected = runtime.build_model(net, "numpy", W.init_weights(net, 0))(x)
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_dash_to_a_terminal_is_refused():
+    import pty
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-m", "cnnspec", "compile", "specs/lenet5.cnn",
+                               "--target", "onnx", "-o", "-"], stdout=follower, stderr=subprocess.PIPE,
+                              env=ENV, cwd=ROOT, timeout=120, check=False)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert done.returncode == 2 and b"to the terminal" in done.stderr
 
 
 def test_compile_without_output_is_a_usage_error_and_dash_writes_the_bytes(tmp_path):

@@ -93,15 +93,29 @@ class ConvKinds(ActivationKinds):
         return self.fused(node, self.op("Conv", inputs, kernel_shape=[1, 1]))
 
     def convtranspose_layer(self, node: Node) -> str:
-        """ONNX's pads crop the whole output as the spec's padding does, output_padding adds
-        rows at the end (bias only past the whole output), both per side: exact."""
+        """ConvTranspose: ONNX's pads crop the whole output, zero-extended by output_padding,
+        per side, as the spec's padding and output_padding do. Only the net end change
+        (output_padding - end crop) matters; onnxruntime refuses an output_padding of the
+        stride or more, so rows past that are a Pad of zeros before the bias is added."""
         a = node.attrs
+        top, bottom, left, right = a["padding"]
+        ends, extends, more = [], [], []
+        for end_crop, extra, stride in zip((bottom, right), a["output_padding"], a["stride"]):
+            net = extra - end_crop
+            ends.append(max(0, -net))
+            extends.append(min(max(0, net), stride - 1))
+            more.append(max(0, net) - extends[-1])
         inputs = [self.x(node), self.weight(node, "kernel")]
-        if a["bias"]:
+        late_bias = any(more) and a["bias"]
+        if a["bias"] and not late_bias:
             inputs.append(self.weight(node, "bias"))
-        y = self.op("ConvTranspose", inputs, group=a["groups"],
-                    output_padding=list(a["output_padding"]),
-                    **self.conv_attrs(a, a["kernel_size"]))
+        attrs = self.conv_attrs({**a, "padding": (top, ends[0], left, ends[1])}, a["kernel_size"])
+        y = self.op("ConvTranspose", inputs, group=a["groups"], output_padding=extends, **attrs)
+        if any(more):
+            y = self.op("Pad", [y, self.const("pads", [0, 0, 0, 0, 0, 0, *more], "int64")])
+        if late_bias:
+            bias = self.op("Unsqueeze", [self.weight(node, "bias"), self.const("axes", [1, 2], "int64")])
+            y = self.op("Add", [y, bias])
         return self.fused(node, y)
 
     def maxpool_layer(self, node: Node) -> str:

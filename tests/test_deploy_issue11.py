@@ -179,6 +179,7 @@ def test_every_custom_keras_layer_is_in_the_spec():
     assert code.count('@keras.saving.register_keras_serializable(package="cnnspec")') == len(CUSTOM_LAYERS)
 
 
+@pytest.mark.slow  # TensorFlow in two processes and a SavedModel trace: ~20-35 s on 2 busy cores
 def test_keras_model_saves_loads_in_a_fresh_process_and_serves(tmp_path):
     keras = pytest.importorskip("keras")
     net = cnnspec.loads(KERAS_CUSTOM)

@@ -15,12 +15,13 @@ import math
 HALF = ("float16", "bfloat16")
 DTYPES = ("float64", "float32", *HALF)
 
-# the dtypes each backend builds in
+# the dtypes each backend builds in (a backend not listed here: float64 and float32 only)
 BACKEND_DTYPES = {"numpy": ("float64", "float32", "float16"), "torch": DTYPES, "keras": DTYPES,
                   "onnx": ("float32",)}  # onnxruntime's CPU Conv has no double kernel
+FULL_PRECISION = ("float64", "float32")
 
-# node kind -> why a backend cannot build it in a half dtype (empty: every kind can)
-UNSUPPORTED_KINDS: dict[tuple[str, str], dict[str, str]] = {}
+# Every layer kind runs in both half dtypes on PyTorch (CPU) and Keras (TensorFlow CPU):
+# tests/test_half_issue11.py checks each kind of tests/backend_cases.py against the reference.
 
 # unit roundoff u = 2^-p of each dtype (p significant bits): the relative error of one rounding
 UNIT_ROUNDOFF = {"float64": 2.0 ** -53, "float32": 2.0 ** -24, "float16": 2.0 ** -11,
@@ -31,21 +32,11 @@ def check_dtype(target: str, dtype: str) -> None:
     """ValueError naming the backend, the dtype and what it supports, where it cannot build."""
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
-    supported = BACKEND_DTYPES.get(target, DTYPES)
+    supported = BACKEND_DTYPES.get(target, FULL_PRECISION)
     if dtype not in supported:
         why = " (NumPy has no bfloat16 type)" if (target, dtype) == ("numpy", "bfloat16") else ""
         raise ValueError(f"the {target} backend cannot build in {dtype}{why}; it supports "
                          f"{', '.join(supported)}")
-
-
-def check_kinds(network, target: str, dtype: str) -> None:
-    """ValueError naming the layers (and their kinds) a backend cannot run in dtype."""
-    reasons = UNSUPPORTED_KINDS.get((target, dtype), {})
-    bad = [n for n in network.layers if n.kind in reasons]
-    if bad:
-        layers = "; ".join(f"layer '{n.name}' ({n.kind}: {reasons[n.kind]})" for n in bad)
-        raise ValueError(f"the {target} backend cannot build {network.name} in {dtype}: {layers}; "
-                         f"build it in float32 instead")
 
 
 def weight_dtype(dtype: str) -> str:
@@ -62,11 +53,14 @@ def depths(network) -> dict[str, int]:
 
 
 def half_rtol(dtype: str, depth: int) -> float:
-    """verify's relative tolerance for a layer at `depth` in a half dtype: 8 u sqrt(depth),
-    u the unit roundoff (docs/semantics.md derives it: one rounding of each layer's output,
-    relative error u, grown through the layers as a random walk, with a factor 8 for the
-    accumulations and the amplification of the layers in between)."""
-    return 8.0 * UNIT_ROUNDOFF[dtype] * math.sqrt(max(depth, 1))
+    """verify's relative tolerance for a layer at `depth` in a half dtype: 5 u sqrt(depth), u the
+    unit roundoff (docs/semantics.md, "Half precision"): each layer rounds its output once or a
+    few times (conv + fused activation, a hard_swish's three ops), relative error about u of
+    the output's scale; the roundings of successive layers are independent, so they add up as
+    a random walk, sqrt(depth). Measured worst, over every kind of tests/backend_cases.py and
+    the zoo (ResNet-18/50, MobileNetV2, ConvNeXt-Tiny, EfficientNet-B0, DenseNet-121 at small
+    inputs): 2.6 u sqrt(depth); 5 leaves a margin of about 2."""
+    return 5.0 * UNIT_ROUNDOFF[dtype] * math.sqrt(max(depth, 1))
 
 
 def round_to(array, dtype: str):

@@ -47,10 +47,9 @@ def quiet_tensorflow() -> None:
 
 def build_model(network: Network, target: str, weights=None, seed: int = 0, dtype: str = "float32"):
     """A live model of `network` for `target` in `dtype` (cnnspec.precision: ValueError where
-    the backend or one of the network's kinds cannot run in it)."""
-    from .precision import check_dtype, check_kinds, weight_dtype
+    the backend cannot build in it)."""
+    from .precision import check_dtype, weight_dtype
     check_dtype(target, dtype)
-    check_kinds(network, target, dtype)
     if target == "keras":
         quiet_tensorflow()
     if target == "onnx":  # an onnxruntime session over the exported model (float32 only)

@@ -5,7 +5,7 @@ with rtol 1e-10 in float64 and 1e-5 in float32, and the same argmax for every sa
 
 In float16 and bfloat16 (cnnspec.precision, docs/semantics.md "Half precision") NumPy is the
 reference: it runs in float32 on the weights and input rounded to the half dtype, and each
-half-precision backend is compared with it (not with each other), at rtol 8 u sqrt(depth).
+half-precision backend is compared with it (not with each other), at rtol 5 u sqrt(depth).
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class Comparison:
 
 
 def layer_rtols(network: Network, dtype: str) -> dict[str, float]:
-    """Each node's relative tolerance: RTOL[dtype], or in a half dtype 8 u sqrt(depth)."""
+    """Each node's relative tolerance: RTOL[dtype], or in a half dtype 5 u sqrt(depth)."""
     from .precision import HALF, depths, half_rtol
     if dtype not in HALF:
         return {n.name: RTOL[dtype] for n in network.nodes}
@@ -246,7 +246,7 @@ def tolerance_text(dtype: str) -> str:
     from .precision import HALF, UNIT_ROUNDOFF
     if dtype not in HALF:
         return f"{RTOL[dtype]:g} x max(1, max|a|)"
-    return (f"8u sqrt(depth) x max(1, max|a|), u = 2^{round(math.log2(UNIT_ROUNDOFF[dtype]))}, "
+    return (f"5u sqrt(depth) x max(1, max|a|), u = 2^{round(math.log2(UNIT_ROUNDOFF[dtype]))}, "
             f"against NumPy in float32 on {dtype}-rounded weights and input")
 
 

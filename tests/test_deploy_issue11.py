@@ -82,6 +82,17 @@ def test_torch_jit_script_keeps_forward_and_every_layer(built):
     assert all(max_diff(mine[k], theirs[k]) == 0.0 for k in theirs)
 
 
+def test_dynamo_captures_the_whole_model_without_graph_breaks(built):
+    """torch.compile's graph capture (Dynamo) on both specs, fullgraph=True: any graph break
+    would raise. The eager backend runs the captured graph as it is; inductor's code
+    generation is the test below (one tiny model: it is slow)."""
+    _, _, model, x = built
+    torch._dynamo.reset()
+    compiled = torch.compile(model, backend="eager", fullgraph=True)
+    with torch.no_grad():
+        assert max_diff(compiled(x), model(x)) == 0.0
+
+
 @pytest.mark.slow
 def test_torch_compile_with_inductor_gives_the_same_outputs():
     """The real torch.compile (inductor: Dynamo captures the whole graph, inductor writes C++
@@ -168,6 +179,7 @@ def test_every_custom_keras_layer_is_in_the_spec():
     assert code.count('@keras.saving.register_keras_serializable(package="cnnspec")') == len(CUSTOM_LAYERS)
 
 
+@pytest.mark.slow  # TensorFlow in two processes and a SavedModel trace: ~20-35 s on 2 busy cores
 def test_keras_model_saves_loads_in_a_fresh_process_and_serves(tmp_path):
     keras = pytest.importorskip("keras")
     net = cnnspec.loads(KERAS_CUSTOM)

@@ -53,6 +53,7 @@ def initial() -> dict:
     return W.init_weights(cnnspec.load(ROOT / "specs" / "lenet5.cnn"), seed=0, dtype="float64")
 
 
+@pytest.mark.slow  # two framework processes (~20-30 s on 2 shared cores)
 def test_ddp_step_on_two_processes_equals_one_process(tmp_path):
     pytest.importorskip("torch")  # conftest: in CI a skip is a failure
     ddp = start(["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
@@ -65,6 +66,7 @@ def test_ddp_step_on_two_processes_equals_one_process(tmp_path):
     assert max_change(one, initial()) > 1e-2  # the step did move the weights
 
 
+@pytest.mark.slow  # two framework processes (~20-30 s on 2 shared cores)
 def test_mirrored_strategy_step_on_two_replicas_equals_one_device(tmp_path):
     """One TensorFlow process (a second would cost ~15 s more): the CPU split into two logical
     devices first, then the example's train() with the default strategy (one device) and with

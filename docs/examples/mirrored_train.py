@@ -1,5 +1,6 @@
 """One SGD step of the generated Keras LeNet-5 under tf.distribute.MirroredStrategy
-(docs/deployment.md): `python docs/examples/mirrored_train.py REPLICAS OUT.safetensors`.
+(docs/deployment.md): `python docs/examples/mirrored_train.py [REPLICAS [OUT.safetensors]]`
+(default: 1 replica, mirrored.safetensors).
 
 With REPLICAS 2 the one CPU is split into two logical devices (before anything else touches
 TensorFlow), the model is built inside the strategy's scope, and model.fit splits each global
@@ -51,4 +52,5 @@ def train(strategy: tf.distribute.Strategy, out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), sys.argv[2])
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1,
+         sys.argv[2] if len(sys.argv) > 2 else "mirrored.safetensors")

@@ -328,6 +328,25 @@ def test_garbage_never_stops_the_server(client, folder):
     assert client.proc.poll() is None
 
 
+def _python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
+                          timeout=60, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_other_commands_never_import_pygls():
+    run = _python("import sys; from cnnspec.cli import main; status = main(['check', "
+                  "'specs/lenet5.cnn']); print(status, sorted(m for m in sys.modules if "
+                  "m.startswith(('pygls', 'lsprotocol', 'cnnspec.lsp.server'))))")
+    assert run.stdout.splitlines()[-1] == "0 []", run.stdout + run.stderr
+
+
+def test_without_pygls_the_command_says_how_to_install_it():
+    run = _python("import sys; sys.modules['pygls'] = None; from cnnspec.cli import main; "
+                  "sys.exit(main(['lsp']))")
+    assert run.returncode == 2, run.stderr
+    assert "pip install 'cnnspec[lsp]'" in run.stderr and "Traceback" not in run.stderr
+
+
 def test_shutdown_then_exit_ends_the_process_with_status_0(client):
     assert client.request("shutdown", None) is None
     client.notify("exit", None)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 
 def add_arguments(p) -> None:
     """The subcommand's arguments (registered by cnnspec.cli)."""
@@ -14,8 +12,11 @@ def add_arguments(p) -> None:
 
 def run_lsp(args) -> int | str:
     """Serve until the client says exit; a message (exit status 2) when pygls is missing."""
-    if importlib.util.find_spec("pygls") is None:
+    try:
+        from .server import serve
+    except ImportError as err:
+        if not (err.name or "").startswith(("pygls", "lsprotocol")):
+            raise
         return "cnnspec lsp needs pygls: pip install 'cnnspec[lsp]'"
-    from .server import serve
     serve()
     return 0

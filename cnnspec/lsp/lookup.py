@@ -13,7 +13,7 @@ from .. import syntax as S
 from ..source import Span
 from .analysis import Analysis
 
-WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*")
+WORD = re.compile(r"(?<![A-Za-z0-9_.])[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*")
 
 
 @dataclass(frozen=True)

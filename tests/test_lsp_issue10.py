@@ -175,12 +175,26 @@ def test_an_error_is_published_with_its_range_and_code_then_cleared(client, fold
     assert client.diagnostics(uri) == []
 
 
-def test_a_syntax_error_and_a_warning_are_published(client, folder):
-    text = RESIDUAL.replace("gap: globalavgpool", "gap: globalavgpool 3x3 (").replace("b1:", "B1:")
+def test_a_syntax_error_is_published(client, folder):
+    text = RESIDUAL.replace("gap: globalavgpool", "gap: globalavgpool 3x3 (")
     uri = open_doc(client, folder / "syntax.cnn", text)
-    codes = {d["code"] for d in client.diagnostics(uri)}
-    want = {d.code for d in analyse(SourceFile(str(folder / "syntax.cnn"), text))[1]}
-    assert codes == want and "E001" in codes
+    got = [(d["code"], d["range"]["start"]["line"]) for d in client.diagnostics(uri)]
+    want = [(d.code, d.span.line - 1) for d in analyse(SourceFile(str(folder / "syntax.cnn"), text))[1]]
+    assert got == want and got[0] == ("E001", at(text, "gap:")["line"])
+
+
+def test_a_warning_is_published_as_a_warning_and_cleared_on_save(client, folder):
+    text = RESIDUAL + "freeze gap\n"  # a rule that selects only a layer without parameters
+    path = folder / "warned.cnn"
+    uri = open_doc(client, path, text)
+    (got,) = client.diagnostics(uri)
+    (want,) = analyse(SourceFile(str(path), text))[1]
+    assert (want.severity, got["severity"], got["code"]) == ("warning", 2, want.code)
+    assert got["range"]["start"]["line"] == at(text, "freeze gap")["line"]
+    change(client, uri, RESIDUAL, 2)
+    assert client.diagnostics(uri) == []
+    client.notify("textDocument/didSave", {"textDocument": {"uri": uri}})
+    assert client.diagnostics(uri) == []
 
 
 def test_columns_count_utf16_units_after_characters_outside_the_bmp(client, folder):
@@ -273,6 +287,20 @@ def test_definition_of_a_reference_is_the_layers_line(client, residual):
     assert loc["range"]["start"] == at(RESIDUAL, "proj:  conv")
     loc = definition(client, uri, at(RESIDUAL, "b1.shape"))  # at top level: the block use
     assert loc["range"]["start"]["line"] == at(RESIDUAL, "b1:  residual")["line"]
+
+
+def test_repeat_definition_and_hover(client, folder):
+    text = (ROOT / "specs" / "zoo" / "resnet18.cnn").read_text()
+    path = folder / "resnet18.cnn"
+    path.write_text(text)
+    uri = open_doc(client, path, text)
+    assert client.diagnostics(uri) == []
+    loc = definition(client, uri, at(text, "repeat 2 basic 128", offset=9))
+    assert loc["range"]["start"] == at(text, "basic(filters")
+    inst = next(d for d in cnnspec.summary(path).to_dict()["instances"] if d["name"] == "layer2")
+    shown = hover(client, uri, at(text, "layer2:"))
+    for figure in _figures(inst):
+        assert figure in shown, (figure, shown)
 
 
 def test_imports_resolve_beside_the_document(client, folder):

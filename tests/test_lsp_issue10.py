@@ -335,6 +335,8 @@ def test_formatting_gives_what_cnnspec_fmt_writes(client, folder):
     subprocess.run([sys.executable, "-m", "cnnspec", "fmt", str(path)], check=True, timeout=60,
                    env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True)
     assert edit["newText"] == path.read_text() != messy
+    assert edit["range"] == {"start": {"line": 0, "character": 0},
+                             "end": {"line": messy.count("\n"), "character": 0}}  # the whole text
 
 
 GARBAGE = ["", "\x00\x01", "block (", "b: residual(", "((((((((((" * 200, "input 8x8x1\nc: conv 4 3x3 ->",

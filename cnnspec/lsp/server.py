@@ -162,8 +162,18 @@ def definition(ls: CnnspecServer, params: T.DefinitionParams) -> T.Location | No
         return None
     if target.span.file == a.source.name:
         return T.Location(uri=uri, range=ls.to_client(uri, target.span))
-    start = T.Position(target.span.line - 1, target.span.col - 1)  # another file: not open here
+    start = _position_in_file(target.span)  # another file (an imported spec): read from disk
     return T.Location(uri=uri_of(target.span.file), range=T.Range(start, start))
+
+
+def _position_in_file(span: Span) -> T.Position:
+    """The start of a span in a file not open in the editor, its column in UTF-16 units."""
+    from ..source import SourceFile
+    try:
+        line = SourceFile.read(span.file).line(span.line)
+    except OSError:
+        line = ""
+    return T.Position(span.line - 1, len(line[:span.col - 1].encode("utf-16-le")) // 2)
 
 
 @server.feature(T.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
@@ -182,8 +192,14 @@ def formatting(ls: CnnspecServer, params: T.DocumentFormattingParams) -> list[T.
     new = format_text(doc.source, path_of(params.text_document.uri))
     if new is None or new == doc.source:
         return [] if new is not None else None
-    end = T.Position(len(doc.lines), 0)
-    return [T.TextEdit(range=T.Range(T.Position(0, 0), end), new_text=new)]
+    return [T.TextEdit(range=T.Range(T.Position(0, 0), _end(doc.lines)), new_text=new)]
+
+
+def _end(lines) -> T.Position:
+    """The end of the document, in UTF-16 units."""
+    if not lines or lines[-1].endswith("\n"):
+        return T.Position(len(lines), 0)
+    return T.Position(len(lines) - 1, len(lines[-1].encode("utf-16-le")) // 2)
 
 
 def serve() -> None:

@@ -43,6 +43,9 @@ layer1: repeat 2 basic 64 first(stride=2) last(stride=1)
 freeze conv1..c2, layer1.0.conv1
 unfreeze c2 lr=1e-3
 expect c2.shape == 16x16x16
+m: add c2 \\
+   flat_out \\
+   layer1      # a statement continued over three lines
 '''
 
 
@@ -290,3 +293,16 @@ def test_statement_words_are_keywords_but_not_as_layer_names(tokens, files):
             assert "entity.name.variable.layer.cnn" in scopes, line
         else:
             assert any(s.startswith("keyword.") for s in scopes), line
+
+
+def test_continued_lines_have_no_line_start(tokens, files):
+    """After a line ending in '\\' the next line goes on with the statement: no layer name,
+    kind or block use at its start."""
+    extra = next(p for p in files if p.name == "extra.cnn")
+    lines, text = tokens[extra], EXTRA.split("\n")
+    heads = ("entity.name.variable.layer.cnn", "support.type.kind.cnn", "entity.name.type.block.cnn")
+    continued = [n for n in range(2, len(text) + 1) if text[n - 2][:_comment_start(text[n - 2])]
+                 .rstrip().endswith("\\")]
+    assert len(continued) == 2
+    for n in continued:
+        assert not [t for t in lines[n - 1] if set(heads) & set(t["scopes"])], text[n - 1]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import threading
@@ -312,6 +313,37 @@ def test_imports_resolve_beside_the_document(client, folder):
     conv2 = next(d for d in cnnspec.summary(folder / "finetune.cnn").layers if d["name"] == "conv2")
     text = hover(client, uri, at(FINETUNE, "unfreeze conv2", offset=9))
     assert f"params {conv2['params']:,}" in text and "digits_base.cnn:" in text
+
+
+# --- the VS Code extension, with Microsoft's protocol library as the client ----------------
+
+VSCODE = ROOT / "editors" / "vscode"
+
+
+def test_the_vscode_extension_starts_a_server_microsofts_client_can_use(folder):
+    """editors/vscode/extension.js's server command, spoken to by vscode-languageserver-protocol
+    (editors/vscode/test/client_check.js): the diagnostics, a hover and a definition."""
+    node = shutil.which("node")
+    assert node and (VSCODE / "node_modules" / "vscode-languageserver-protocol").is_dir(), \
+        "run `npm ci --prefix editors/vscode` (Node.js): the extension's client libraries"
+    assert shutil.which("cnnspec"), "the cnnspec command must be installed (pip install -e .)"
+    path = folder / "residual.cnn"
+    pos = at(RESIDUAL, "b2:  residual", offset=6)
+    run = subprocess.run([node, str(VSCODE / "test" / "client_check.js"), str(path),
+                          str(pos["line"]), str(pos["character"])], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    manifest = json.loads((VSCODE / "package.json").read_text())
+    default = manifest["contributes"]["configuration"]["properties"]["cnnspec.server.command"]
+    assert [result["server"]["command"], *result["server"]["args"]] == default["default"]
+    assert result["selector"][0]["language"] == manifest["contributes"]["languages"][0]["id"]
+    assert result["diagnostics"] == []
+    b2 = next(d for d in cnnspec.summary(path).to_dict()["instances"] if d["name"] == "b2")
+    assert f"b2: output {'x'.join(map(str, b2['output_shape']))}, params {b2['params']:,}" \
+        in result["hover"]["contents"]["value"]
+    assert result["definition"]["range"]["start"] == at(RESIDUAL, "residual(filters")
+    assert result["exit_code"] == 0
 
 
 # --- symbols, formatting, garbage, exit -------------------------------------------------------

@@ -346,6 +346,19 @@ def test_the_vscode_extension_starts_a_server_microsofts_client_can_use(folder):
     assert result["exit_code"] == 0
 
 
+def test_an_error_in_an_imported_spec_is_shown_on_the_import_line(client, folder):
+    sub = folder / "broken_base"
+    sub.mkdir()
+    (sub / "digits_base.cnn").write_text(BASE.replace("pool1: maxpool 2x2", "pool1: maxpool 2x2 strid=2"))
+    path = sub / "finetune.cnn"
+    uri = open_doc(client, path, FINETUNE)
+    (got,) = client.diagnostics(uri)
+    (want,) = analyse(SourceFile(str(path), FINETUNE))[1]
+    assert (got["code"], got["range"]["start"]["line"]) == (want.code, at(FINETUNE, "import ")["line"])
+    where = f"digits_base.cnn:{at(BASE, 'pool1: maxpool')['line'] + 1}:"  # the base's own line
+    assert where in got["message"] and "strid" in got["message"]
+
+
 # --- symbols, formatting, garbage, exit -------------------------------------------------------
 
 def test_document_symbols_are_the_blocks_and_named_layers(client, residual):

@@ -13,6 +13,7 @@ from urllib.parse import quote
 from lsprotocol import types as T
 from pygls.lsp.server import LanguageServer
 
+from .. import syntax as S
 from ..diagnostics import Diagnostic
 from ..source import Span
 from .analysis import Analysis, analyse_text, path_of
@@ -96,7 +97,7 @@ def lsp_diagnostic(ls: CnnspecServer, uri: str, a: Analysis, d: Diagnostic) -> T
 
 
 def _import_line(a: Analysis, file: str) -> Span | None:
-    from .. import syntax as S
+    """The `import` line of the spec `file` (else the first import line)."""
     for stmt in a.spec.statements if a.spec else ():
         if isinstance(stmt, S.ImportDecl) and os.path.basename(stmt.path) == os.path.basename(file):
             return stmt.span

@@ -220,6 +220,15 @@ def cmd_keras(args) -> int:
         raise UsageError(str(err)) from None
 
 
+def cmd_lsp(args) -> int:
+    """`cnnspec lsp`: the language server over stdio (cnnspec/lsp/)."""
+    from .lsp.cli import run_lsp
+    status = run_lsp(args)
+    if isinstance(status, str):
+        raise UsageError(status)
+    return status
+
+
 def cmd_diff(args) -> int:
     """`cnnspec diff OLD NEW`: 0 the same, 1 different, 2 unreadable or a spec with errors."""
     from . import diff_view, spec_diff
@@ -370,6 +379,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "schema", "print the JSON Schema of a --format json report")
     add_schema_arguments(p)
     p.set_defaults(func=run_schema)
+    from .lsp.cli import add_arguments as add_lsp_arguments
+    p = _command(sub, "lsp", "run the language server for editors (LSP over stdio)")
+    add_lsp_arguments(p)
+    p.set_defaults(func=cmd_lsp)
     return parser
 
 

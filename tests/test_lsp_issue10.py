@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 import sys
@@ -309,7 +310,7 @@ def test_imports_resolve_beside_the_document(client, folder):
     assert client.diagnostics(uri) == []  # the server's working folder is the repository
     loc = definition(client, uri, at(FINETUNE, "unfreeze conv2", offset=9))
     assert loc["uri"] == uri_of(folder / "digits_base.cnn")
-    assert loc["range"]["start"]["line"] == at(BASE, "conv2: conv")["line"]
+    assert loc["range"]["start"]["line"] == at(BASE, "conv2:")["line"]
     conv2 = next(d for d in cnnspec.summary(folder / "finetune.cnn").layers if d["name"] == "conv2")
     text = hover(client, uri, at(FINETUNE, "unfreeze conv2", offset=9))
     assert f"params {conv2['params']:,}" in text and "digits_base.cnn:" in text
@@ -349,13 +350,13 @@ def test_the_vscode_extension_starts_a_server_microsofts_client_can_use(folder):
 def test_an_error_in_an_imported_spec_is_shown_on_the_import_line(client, folder):
     sub = folder / "broken_base"
     sub.mkdir()
-    (sub / "digits_base.cnn").write_text(BASE.replace("pool1: maxpool 2x2", "pool1: maxpool 2x2 strid=2"))
+    (sub / "digits_base.cnn").write_text(re.sub(r"pool1: +maxpool 2x2", "pool1: maxpool 2x2 strid=2", BASE))
     path = sub / "finetune.cnn"
     uri = open_doc(client, path, FINETUNE)
     (got,) = client.diagnostics(uri)
     (want,) = analyse(SourceFile(str(path), FINETUNE))[1]
     assert (got["code"], got["range"]["start"]["line"]) == (want.code, at(FINETUNE, "import ")["line"])
-    where = f"digits_base.cnn:{at(BASE, 'pool1: maxpool')['line'] + 1}:"  # the base's own line
+    where = f"digits_base.cnn:{at(BASE, "pool1:")['line'] + 1}:"  # the base's own line
     assert where in got["message"] and "strid" in got["message"]
 
 

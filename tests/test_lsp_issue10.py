@@ -356,7 +356,7 @@ def test_an_error_in_an_imported_spec_is_shown_on_the_import_line(client, folder
     (got,) = client.diagnostics(uri)
     (want,) = analyse(SourceFile(str(path), FINETUNE))[1]
     assert (got["code"], got["range"]["start"]["line"]) == (want.code, at(FINETUNE, "import ")["line"])
-    where = f"digits_base.cnn:{at(BASE, "pool1:")['line'] + 1}:"  # the base's own line
+    where = f"digits_base.cnn:{at(BASE, 'pool1:')['line'] + 1}:"  # the base's own line
     assert where in got["message"] and "strid" in got["message"]
 
 

@@ -6,7 +6,7 @@ Chromium dumps after the script ran is compared with what Python's layout comput
 same folded instances (so the script and layout.py cannot drift apart), every layer and
 connection of the IR must be drawn after "expand all", clicks fold and open instances, and a
 screenshot must show the colours of the boxes. Mermaid's own parser and renderer (mermaid.js,
-from npm: .ci/run installs it and sets CNNSPEC_MERMAID_JS) must draw a node per layer and
+from npm: scripts/test_tools.sh installs it) must draw a node per layer and
 an edge per connection."""
 
 from __future__ import annotations
@@ -235,12 +235,12 @@ mermaid.initialize({{startOnLoad: false, securityLevel: "strict", maxEdges: 5000
 
 
 def mermaid_js() -> Path:
-    given = os.environ.get("CNNSPEC_MERMAID_JS")
-    if not given:
-        pytest.skip("CNNSPEC_MERMAID_JS (the path of mermaid.min.js from `npm install mermaid`) "
-                    "is not set; .ci/run sets it, and CI allows no skip")
-    assert Path(given).is_file(), given
-    return Path(given)
+    """mermaid.min.js: $CNNSPEC_MERMAID_JS, else where scripts/test_tools.sh installs it."""
+    given = Path(os.environ.get("CNNSPEC_MERMAID_JS") or
+                 ROOT / ".test-tools/node_modules/mermaid/dist/mermaid.min.js")
+    if not given.is_file():
+        pytest.skip(f"no mermaid.js at {given}: run scripts/test_tools.sh (CI allows no skip)")
+    return given
 
 
 @pytest.mark.parametrize("spec, options", [("specs/two_heads.cnn", ()),

@@ -1,7 +1,7 @@
 """The TextMate grammar (editors/vscode/syntaxes/cnn.tmLanguage.json), issue 10.
 
 The oracle is VS Code's own engine: vscode-textmate with the Oniguruma WebAssembly build
-(`npm ci --prefix editors/vscode`, as .ci/run does), driven by editors/vscode/test/tokenize.js.
+(`npm ci --prefix editors/vscode`, as scripts/test_tools.sh does), driven by editors/vscode/test/tokenize.js.
 What the scopes must be comes from cnnspec itself: the keyword, kind and activation lists
 from the Lark grammar and cnnspec.kinds, the layer names, kinds and shapes from the parser's
 spans of every shipped spec.

@@ -211,6 +211,15 @@ def cmd_keras(args) -> int:
         raise UsageError(str(err)) from None
 
 
+def cmd_import(args) -> int:
+    """`cnnspec import`: an ONNX model -> a spec and portable weights (interop/onnx_cli.py)."""
+    from .interop.onnx_cli import ImportUsageError, run_import
+    try:
+        return run_import(args)
+    except ImportUsageError as err:
+        raise UsageError(str(err)) from None
+
+
 def cmd_diff(args) -> int:
     """`cnnspec diff OLD NEW`: 0 the same, 1 different, 2 unreadable or a spec with errors."""
     from . import diff_view, spec_diff
@@ -348,6 +357,10 @@ def build_parser() -> argparse.ArgumentParser:
                  "and portable weights")
     add_keras_arguments(p)
     p.set_defaults(func=cmd_keras)
+    from .interop.onnx_cli import add_arguments as add_import_arguments
+    p = _command(sub, "import", "turn an ONNX model into a readable spec and portable weights")
+    add_import_arguments(p)
+    p.set_defaults(func=cmd_import)
     return parser
 
 

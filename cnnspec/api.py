@@ -12,7 +12,8 @@ from .ir import Network
 from .parser import parse
 from .source import SourceFile
 
-TARGETS = ("numpy", "torch", "keras")
+TARGETS = ("numpy", "torch", "keras", "onnx")  # onnx: a binary model (backends/onnx.py)
+VERIFY_TARGETS = ("numpy", "torch", "keras")  # what `verify` compares unless told otherwise
 
 
 def analyse(source: SourceFile) -> tuple[Network | None, list[Diagnostic]]:
@@ -71,7 +72,12 @@ def loads(text: str, name: str = "<string>") -> Network:
     return load_source(SourceFile.from_text(text, name))
 
 
-def compile(network: Network, target: str) -> str:
+def compile(network: Network, target: str) -> str | bytes:
+    """The generated source text; for "onnx" the model's bytes (weights from seed 0: for others
+    use cnnspec.backends.onnx.export/serialize)."""
+    if target == "onnx":
+        from .backends.onnx import serialize
+        return serialize(network)
     from .backends import generate
     return generate(network, target)
 
@@ -87,5 +93,5 @@ def summary(spec, *, stage: str | None = None, depth: int | None = 1):
     return make_summary(spec, stage=stage, depth=depth)
 
 
-__all__ = ["TARGETS", "Diagnostics", "analyse", "build", "compile", "load", "load_source", "loads",
+__all__ = ["TARGETS", "VERIFY_TARGETS", "Diagnostics", "analyse", "build", "compile", "load", "load_source", "loads",
            "read_spec_file", "summary"]

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 
-from .api import TARGETS, analyse
+from .api import TARGETS, VERIFY_TARGETS, analyse
 from .diagnostics import render_github, render_text
 from .nogc import paused
 from .shapes import shape_text
@@ -174,8 +174,11 @@ def _add_receptive(p: argparse.ArgumentParser) -> None:
 def cmd_compile(args) -> int:
     from .api import compile as compile_network
     from .api import load_source
+    from .backends.onnx_cli import usage_problem
     from .diagnostics import SpecError
     from .output import write_atomic
+    if problem := usage_problem(args):
+        raise UsageError(problem)
     source = read_source(args.file)
     try:
         network = load_source(source)
@@ -183,11 +186,17 @@ def cmd_compile(args) -> int:
         print(render_text(source, err.diagnostics), file=sys.stderr)
         return EXIT_ERRORS
     network = pick_stage(network, args.stage)
+    inputs = {args.file} | {node.span.file for node in network.layers}  # the spec and its imports
+    if args.target == "onnx":  # a binary model, written by backends/onnx_cli.py
+        from .backends.onnx_cli import OnnxUsageError, run
+        try:
+            return run(args, network, source, inputs)
+        except OnnxUsageError as err:
+            raise UsageError(str(err)) from None
     code = compile_network(network, args.target)
     if args.output in (None, "-"):
         sys.stdout.write(code)
         return EXIT_OK
-    inputs = {args.file} | {node.span.file for node in network.layers}  # the spec and its imports
     try:
         write_atomic(args.output, code, protect=inputs)
     except OSError as err:
@@ -322,16 +331,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_depth(p)
     _add_receptive(p)
     p.set_defaults(func=cmd_summary)
-    p = _command(sub, "compile", "generate NumPy, PyTorch or Keras code")
+    p = _command(sub, "compile", "generate NumPy, PyTorch or Keras code, or an ONNX model")
     p.add_argument("file", metavar="FILE", help="the .cnn spec file")
     p.add_argument("--target", choices=TARGETS, required=True, help="the framework to generate code for")
+    from .backends.onnx_cli import add_arguments as add_onnx_arguments
+    add_onnx_arguments(p)
     p.add_argument("-o", "--output", metavar="OUT.py", help="write here (atomically; through a "
                    "symbolic link; never over the spec or a non-regular file) instead of stdout")
     _add_stage(p, "generate this training stage's freeze rules")
     p.set_defaults(func=cmd_compile)
     p = _command(sub, "verify", "prove the backends give the same outputs for the same weights")
     p.add_argument("file", metavar="FILE", help="the .cnn spec file")
-    p.add_argument("--targets", default=",".join(TARGETS), help="the backends to compare, comma-separated")
+    p.add_argument("--targets", default=",".join(VERIFY_TARGETS), help="the backends to compare, "
+                   f"comma-separated, from {', '.join(TARGETS)}")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float64",
                    help="the precision to build and compare in")
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights and input")

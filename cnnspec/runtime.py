@@ -40,6 +40,9 @@ def quiet_tensorflow() -> None:
 def build_model(network: Network, target: str, weights=None, seed: int = 0, dtype: str = "float32"):
     if target == "keras":
         quiet_tensorflow()
+    if target == "onnx":  # an onnxruntime session over the exported model (float32 only)
+        from .onnx_runtime import build
+        return build(network, weights, seed, dtype)
     params = W.resolve(network, weights, seed, dtype)
     module = exec_module(generate(network, target), f"{network.name}_{target}")
     if target == "numpy":
@@ -67,6 +70,8 @@ def run_layers(model, target: str, network: Network, x) -> dict:
         return {k: np.asarray(v) for k, v in model.forward_layers(x).items()}
     if target == "torch":
         return _torch_layers(model, network, x)
+    if target == "onnx":
+        return model.forward_layers(x)
     return _keras_layers(model, network, x)
 
 
@@ -110,8 +115,10 @@ def _keras_layers(model, network: Network, x) -> dict:
 def missing_backend(target: str) -> str | None:
     """Why a backend cannot run here (None when it can)."""
     import importlib.util
-    need = {"numpy": "numpy", "torch": "torch", "keras": "keras"}[target]
+    need = {"numpy": "numpy", "torch": "torch", "keras": "keras", "onnx": "onnxruntime"}[target]
+    if target == "onnx" and importlib.util.find_spec("onnx") is None:
+        need = "onnx"
     if importlib.util.find_spec(need) is None:
-        extra = {"torch": "torch", "keras": "keras"}.get(target, "")
+        extra = {"torch": "torch", "keras": "keras", "onnx": "onnx"}.get(target, "")
         return f"{need} is not installed (pip install 'cnnspec[{extra}]')"
     return None

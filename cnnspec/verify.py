@@ -154,9 +154,10 @@ def verify_network(network: Network, targets, dtype="float64", seed=0, batch=2, 
     import numpy as np
 
     from . import weights as W
+    from .onnx_runtime import dtype_problem
     from .runtime import build_model, missing_backend, run_layers
     targets = list(targets)
-    if problem := target_problem(targets):
+    if problem := target_problem(targets) or dtype_problem(targets, dtype):
         raise ValueError(problem)
     missing = {t: why for t in targets if (why := missing_backend(t))}
     present = [t for t in targets if t not in missing]
@@ -228,7 +229,8 @@ def run_verify(args, source) -> int:
     from .diagnostics import SpecError, render_text
     from .weight_file import UnreadableWeightFile, WeightError
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
-    usage = target_problem(targets, args.targets)
+    from .onnx_runtime import dtype_problem
+    usage = target_problem(targets, args.targets) or dtype_problem(targets, args.dtype)
     if usage is None and (args.batch < 1 or args.seed < 0):
         usage = (f"--batch must be at least 1 and --seed at least 0 (got --batch {args.batch}, "
                  f"--seed {args.seed})")

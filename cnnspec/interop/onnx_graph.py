@@ -44,6 +44,8 @@ class OnnxGraph:
     input: str
     input_shape: tuple[int, ...]  # without the batch axis: (C, H, W) or (F,)
     outputs: tuple[str, ...]
+    nhwc_input: bool = False  # an image input (N, H, W, C) that the graph transposes to NCHW
+    initializers: frozenset = frozenset()  # the constants stored as weights (not computed)
     name: str = ""
     producer: str = ""
     opset: int = 0
@@ -70,9 +72,10 @@ def read_model(path, hwc: tuple[int, int, int] | None = None) -> OnnxGraph:
     if len(inputs) != 1:
         raise OnnxFileError(f"{path}: the model has {len(inputs)} inputs "
                             f"({', '.join(i.name for i in inputs) or 'none'}); cnnspec networks have one")
-    input_shape = _fix_input(inputs[0], hwc, path)
+    nhwc = _nhwc_input(model.graph, inputs[0])
+    input_shape = _fix_input(inputs[0], hwc, path, nhwc)
     try:
-        model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+        model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError,
             ValueError) as err:
         raise OnnxFileError(f"{path}: ONNX shape inference failed: {_one_line(err)}") from None
@@ -82,7 +85,8 @@ def read_model(path, hwc: tuple[int, int, int] | None = None) -> OnnxGraph:
     shapes = _shapes(model)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     return OnnxGraph([n for n in nodes if not _is_constant(n, constants)], constants, shapes,
-                     inputs[0].name, input_shape, tuple(o.name for o in model.graph.output),
+                     inputs[0].name, input_shape, tuple(o.name for o in model.graph.output), nhwc,
+                     frozenset(t.name for t in model.graph.initializer),
                      model.graph.name, f"{model.producer_name} {model.producer_version}".strip(),
                      opset)
 
@@ -110,14 +114,25 @@ def _one_line(err: Exception) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def _fix_input(value_info, hwc, path) -> tuple[int, ...]:
+def _nhwc_input(graph, value_info) -> bool:
+    """Whether an image input is (N, H, W, C): every node reading it is a Transpose to NCHW
+    (what tf2onnx writes for a Keras model)."""
+    readers = [n for n in graph.node if value_info.name in n.input]
+    perms = [[list(a.ints) for a in n.attribute if a.name == "perm"] for n in readers]
+    return bool(readers) and len(value_info.type.tensor_type.shape.dim) == 4 and all(
+        n.op_type == "Transpose" and p == [[0, 3, 1, 2]] for n, p in zip(readers, perms))
+
+
+def _fix_input(value_info, hwc, path, nhwc: bool = False) -> tuple[int, ...]:
     """The input's shape without the batch axis, with an open batch set to 1 and open H/W
-    (and C) set from --input, in place; an image NCHW or a flat (N, F) input."""
+    (and C) set from --input, in place; an image NCHW (or NHWC) or a flat (N, F) input."""
     dims = value_info.type.tensor_type.shape.dim
     if len(dims) not in (2, 4):
         raise OnnxFileError(f"{path}: the input '{value_info.name}' has {len(dims)} axes; cnnspec "
                             "takes an image (N, C, H, W) or a vector (N, F)")
-    wanted = (None, hwc[2], hwc[0], hwc[1]) if hwc and len(dims) == 4 else (None,) * len(dims)
+    wanted = (None,) * len(dims)
+    if hwc and len(dims) == 4:
+        wanted = (None, *hwc) if nhwc else (None, hwc[2], hwc[0], hwc[1])
     shape = []
     for i, (dim, want) in enumerate(zip(dims, wanted)):
         if i and dim.HasField("dim_value") and want is not None and dim.dim_value != want:
@@ -166,18 +181,27 @@ def _scope(meta: dict) -> tuple[str, ...]:
 
 
 def _is_constant(node: OnnxNode, constants: dict) -> bool:
-    return all(o in constants for o in node.outputs) and node.op in ("Constant", "Identity")
+    return all(o in constants for o in node.outputs) and (node.op == "Constant" or node.op in FOLDED)
+
+
+FOLDED = {"Identity": lambda a: a, "Sqrt": np.sqrt, "Neg": np.negative,
+          "Reciprocal": np.reciprocal, "Max": np.maximum, "Min": np.minimum, "Add": np.add,
+          "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}
 
 
 def _fold_constants(nodes: list[OnnxNode], constants: dict) -> None:
-    """Constant nodes and Identity of a constant become constants."""
+    """Constant nodes, and the arithmetic of constants (an Identity of a buffer, the Sqrt of a
+    variance), become constants."""
     for node in nodes:
         if node.op == "Constant":
             value = next((v for k, v in node.attrs.items() if k.startswith("value")), None)
             if value is not None:
                 constants[node.outputs[0]] = np.asarray(value)
-        elif node.op == "Identity" and node.inputs and node.inputs[0] in constants:
-            constants[node.outputs[0]] = constants[node.inputs[0]]
+        elif node.op in FOLDED and node.inputs and all(t in constants for t in node.inputs):
+            args = [constants[t] for t in node.inputs]
+            if all(a.dtype.kind == "f" for a in args):
+                with np.errstate(all="ignore"):
+                    constants[node.outputs[0]] = np.asarray(FOLDED[node.op](*args), dtype=args[0].dtype)
 
 
 def _shapes(model) -> dict[str, tuple[int, ...]]:

@@ -39,6 +39,7 @@ class Layer:
     weights: dict[str, np.ndarray] = field(default_factory=dict)
     activation: str | None = None  # a fused `-> act` ("relu", "leaky_relu alpha=0.2")
     out: str = ""  # the ONNX tensor the layer itself produced
+    affine: tuple = ()  # a rescale's (scale, offset) vectors, while later nodes may join it
 
     @property
     def merge(self) -> bool:
@@ -54,6 +55,7 @@ class Value:
     layer: str  # a layer id, or "input"
     image: bool
     chw: tuple[int, int, int] | None = None  # a flat value in ONNX's C,H,W order of this image
+    nhwc: bool = False  # an image that ONNX holds as (N, H, W, C), after a Transpose
 
 
 @dataclass
@@ -68,7 +70,7 @@ class Translation:
 class Translator:
     def __init__(self, graph: OnnxGraph, fold_bn: bool = False):
         self.graph, self.fold_bn = graph, fold_bn
-        self.values = {graph.input: Value("input", len(graph.input_shape) == 3)}
+        self.values = {graph.input: Value("input", len(graph.input_shape) == 3, nhwc=graph.nhwc_input)}
         self.layers: dict[str, Layer] = {}
         self.problems: list[str] = []
         self.notes: list[str] = []
@@ -77,6 +79,7 @@ class Translator:
         self.aliases: dict[str, str] = {}  # tensor -> the tensor it stands for (a merged Pad)
         self.swaps: dict[str, str] = {}  # Mul node -> the activation a pattern makes of it
         self.gate_inputs: dict[str, str] = {}  # that Mul node -> its x
+        self.shape_tensors: set[str] = set()  # Reshape shapes computed from a Shape (taken)
 
     def run(self) -> Translation:
         from .onnx_ops import HANDLERS, patterns
@@ -165,12 +168,13 @@ class Translator:
         return shape
 
     def emit(self, node: OnnxNode, kind: str, args: list[str], inputs: list[str], image: bool,
-             weights: dict | None = None, chw=None, hint: str | None = None) -> Layer:
+             weights: dict | None = None, chw=None, hint: str | None = None,
+             nhwc: bool = False) -> Layer:
         layer = Layer(f"l{len(self.layers)}", kind, [a for a in args if a], inputs,
                       hint if hint is not None else node_hint(node), [node.name], weights or {},
                       out=node.outputs[0])
         self.layers[layer.id] = layer
-        self.values[node.outputs[0]] = Value(layer.id, image, chw)
+        self.values[node.outputs[0]] = Value(layer.id, image, chw, nhwc)
         return layer
 
     def alias(self, node: OnnxNode, value: Value, tensor: str | None = None) -> None:
@@ -221,13 +225,16 @@ def dotted(parts: list[str]) -> str:
     return path
 
 
+WEIGHT_SUFFIXES = (".weight", ".scale", ".kernel", ".gamma", "_weight", ":0")
+
+
 def weight_hint(graph: OnnxGraph, node: OnnxNode, index: int = 1) -> str | None:
     """The module path of a node's weight initializer ('layer1.0.conv1.weight' ->
     'layer1.0.conv1'), when the exporter kept the framework's name."""
     if index >= len(node.inputs):
         return None
     name = node.inputs[index]
-    for suffix in (".weight", ".scale", ".kernel", "_weight", ":0"):
+    for suffix in WEIGHT_SUFFIXES:
         if name.endswith(suffix) and not name.startswith("onnx::"):
             return name[: -len(suffix)] or None
     return None

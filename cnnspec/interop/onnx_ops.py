@@ -10,6 +10,7 @@ docs/import.md.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -140,8 +141,9 @@ def conv_transpose(tr: Translator, node: OnnxNode) -> None:
 
 def image_value(tr: Translator, node: OnnxNode) -> Value:
     x = tr.value(node.inputs[0])
-    if not x.image:
-        raise Unsupported("its input is not an image (N, C, H, W)")
+    if not x.image or x.nhwc:
+        raise Unsupported("its input is not an image (N, C, H, W)" + (
+            f" but one that ONNX holds as (N, H, W, C); {node.op} reads NCHW" if x.nhwc else ""))
     return x
 
 
@@ -218,13 +220,17 @@ def dense(tr: Translator, node: OnnxNode, x: Value, kernel, bias, hint) -> None:
     weights = {"kernel": OW.f32(OW.nhwc_rows(kernel, x.chw))}
     if bias is not None:
         weights["bias"] = OW.f32(bias)
-    tr.emit(node, "dense", [str(kernel.shape[1]), "bias=false" if bias is None else ""],
-            [x.layer], False, weights, hint=hint)
+    tr.emit(node, "dense", [str(kernel.shape[1]), "bias=false" if bias is None else "",
+                            "per_pixel=true" if x.image else ""],
+            [x.layer], x.image, weights, hint=hint, nhwc=x.image)
 
 
 def matmul(tr: Translator, node: OnnxNode) -> None:
-    """MatMul by a constant (K, N), and the Add of a constant (N,) after it: a dense."""
-    x = flat_value(tr, node)
+    """MatMul by a constant (K, N), and the Add of a constant (N,) after it: a dense (of every
+    pixel of an image that ONNX holds as NHWC: `dense per_pixel=true`)."""
+    x = tr.value(node.inputs[0])
+    if x.image and not x.nhwc:
+        raise Unsupported("a MatMul over the W axis of an NCHW image")
     b = tr.constant(node, 1, "weight")
     if b.ndim != 2:
         raise Unsupported(f"a weight of shape {b.shape}; a dense kernel is (in, out)")
@@ -258,11 +264,23 @@ def batchnorm(tr: Translator, node: OnnxNode) -> None:
     vectors = [OW.nhwc_rows(np.asarray(v).reshape(-1), x.chw) for v in vectors]
     bn = OW.batchnorm_weights(*vectors)
     eps = float(node.attrs.get("epsilon", 1e-5))
-    if tr.fold_bn and fold(tr, node, bn, eps):
+    if tr.fold_bn and fold(tr, node, dict(bn), eps):
         return
     momentum = float(node.attrs.get("momentum", 0.9))
     args = [f"eps={num(eps)}", f"momentum={num(momentum)}" if abs(momentum - 0.99) > 1e-9 else ""]
+    for key, tensor, fixed, option in (("gamma", node.inputs[1], 1.0, "scale=false"),
+                                       ("beta", node.inputs[2], 0.0, "center=false")):
+        if synthesised(tensor, bn[key], fixed):
+            del bn[key]
+            args.append(option)
     tr.emit(node, "batchnorm", args, [x.layer], x.image, bn, x.chw, hint=weight_hint(tr.graph, node))
+
+
+def synthesised(tensor: str, value: np.ndarray, fixed: float) -> bool:
+    """A batch norm's scale of ones (offset of zeros) that is no framework weight: not named
+    like one ('bn.gamma', 'bn1.weight'), as an exporter writes for Keras's scale=False."""
+    return bool(np.all(value == fixed)) and not tensor.endswith(
+        (".weight", ".gamma", ".bias", ".beta", ".scale"))
 
 
 def fold(tr: Translator, node: OnnxNode, bn: dict, eps: float) -> bool:
@@ -282,7 +300,8 @@ def fold(tr: Translator, node: OnnxNode, bn: dict, eps: float) -> bool:
 def layernorm(tr: Translator, node: OnnxNode) -> None:
     x = tr.value(node.inputs[0])
     axis = int(node.attrs.get("axis", -1))
-    if x.image or axis not in (-1, 1) or x.chw is not None:
+    last = axis in (-1, 3) if x.image else axis in (-1, 1)
+    if (x.image and not x.nhwc) or not last or x.chw is not None:
         raise Unsupported(f"a layer norm over axis {axis} of a {'image' if x.image else 'vector'}"
                           "; cnnspec's layernorm normalises the channels of an image (NHWC) or "
                           "the features of a vector")
@@ -292,7 +311,8 @@ def layernorm(tr: Translator, node: OnnxNode) -> None:
     if bias is not None:
         weights["beta"] = OW.f32(bias.reshape(-1))
     args = [f"eps={num(float(node.attrs.get('epsilon', 1e-5)))}", "center=false" if bias is None else ""]
-    tr.emit(node, "layernorm", args, [x.layer], False, weights, hint=weight_hint(tr.graph, node))
+    tr.emit(node, "layernorm", args, [x.layer], x.image, weights, hint=weight_hint(tr.graph, node),
+            nhwc=x.nhwc)
 
 
 # -- activations ----------------------------------------------------------------------------------
@@ -345,7 +365,7 @@ def softmax(tr: Translator, node: OnnxNode) -> str:
     x = tr.value(node.inputs[0])
     axis = int(node.attrs.get("axis", -1 if tr.graph.opset >= 13 else 1))
     rank = 4 if x.image else 2
-    if axis % rank != 1:
+    if axis % rank != (3 if x.nhwc else 1):
         raise Unsupported(f"a softmax over axis {axis}; the spec's softmax is over the channels "
                           "(axis 1 of NCHW) or a vector's features")
     if x.image and tr.graph.opset < 13 and tr.shape(node.inputs[0])[1:] != (1, 1):
@@ -362,33 +382,98 @@ def activation(tr: Translator, node: OnnxNode) -> None:
         tr.extend(layer, node)
         return
     name, *options = word.split()
-    tr.emit(node, name, options, [x.layer], x.image, chw=x.chw)
+    tr.emit(node, name, options, [x.layer], x.image, chw=x.chw, nhwc=x.nhwc)
 
 
 # -- merges and plumbing --------------------------------------------------------------------------
 
 
 def merge(tr: Translator, node: OnnxNode) -> None:
-    """Add, Sum, Mul of network values (a constant operand is not a layer)."""
+    """Add, Sum, Mul of network values; with one constant operand (and Sub, Div): rescale."""
+    if any(t in tr.graph.constants for t in node.inputs) or node.op in ("Sub", "Div"):
+        return affine(tr, node)
     values = [tr.value(t) for t in node.inputs]
     orders = {v.chw for v in values if not v.image}
     if len(orders) > 1 or (orders and any(v.image for v in values) and orders != {None}):
         raise Unsupported("its flat inputs are in different orders (C,H,W and H,W,C)")
+    if len({v.nhwc for v in values if v.image}) > 1:
+        raise Unsupported("it reads images held as NCHW and as NHWC")
     kind = "multiply" if node.op == "Mul" else "add"
     image = any(v.image for v in values)
     tr.emit(node, kind, [], [v.layer for v in values], image,
-            chw=next(iter(orders)) if orders and not image else None)
+            chw=next(iter(orders)) if orders and not image else None,
+            nhwc=any(v.nhwc for v in values))
+
+
+def affine(tr: Translator, node: OnnxNode) -> None:
+    """x * c, x + c, x - c, c - x, x / c with a constant c (a number, or one per channel) is
+    `rescale scale offset=`; one after another are one rescale."""
+    if len(node.inputs) != 2 or sum(t in tr.graph.constants for t in node.inputs) != 1:
+        raise Unsupported(f"{node.op} of two network values" if node.op in ("Sub", "Div") else
+                          f"{node.op} of {len(node.inputs)} inputs with constants")
+    first_constant = node.inputs[0] in tr.graph.constants
+    x = tr.value(node.inputs[1 if first_constant else 0])
+    constant = node.inputs[0 if first_constant else 1]
+    c = per_channel(tr, x, tr.graph.constants[constant])
+    if node.op == "Mul" and c.size > 1 and constant in tr.graph.initializers:
+        return tr.emit(node, "layerscale", [], [x.layer], x.image, {"gamma": OW.f32(c)}, x.chw,
+                       weight_hint(tr.graph, node, 0 if first_constant else 1), x.nhwc)
+    one, zero = np.ones_like(c), np.zeros_like(c)
+    if node.op == "Div" and first_constant:
+        raise Unsupported("a constant divided by a network value")
+    scale, offset = {"Mul": (c, zero), "Add": (one, c), "Sum": (one, c), "Div": (1.0 / c, zero),
+                     "Sub": (-one, c) if first_constant else (one, -c)}[node.op]
+    layer = tr.fusable(value_first(tr, node))
+    if layer is not None and layer.kind == "rescale":
+        old_scale, old_offset = layer.affine
+        layer.affine = (old_scale * scale, old_offset * scale + offset)
+        layer.args = rescale_args(*layer.affine)
+        return tr.extend(layer, node, x)
+    made = tr.emit(node, "rescale", rescale_args(scale, offset), [x.layer], x.image, chw=x.chw,
+                   nhwc=x.nhwc)
+    made.affine = (scale, offset)
+
+
+def value_first(tr: Translator, node: OnnxNode) -> OnnxNode:
+    """The node reading its value input alone (what Translator.fusable looks at)."""
+    return replace(node, inputs=tuple(t for t in node.inputs if t not in tr.graph.constants))
+
+
+def per_channel(tr: Translator, x: Value, c: np.ndarray) -> np.ndarray:
+    """A constant that broadcasts over a value as one number per channel (or feature) of it,
+    as a float64 vector in the spec's channel order; a single number as a vector of one."""
+    c = np.asarray(c, dtype=np.float64)
+    if c.size == 1:
+        return c.reshape(1)
+    squeezed = [d for d in c.shape if d != 1]
+    channel_axis = -1 if (x.nhwc or not x.image) else -3
+    if len(squeezed) != 1 or c.ndim < -channel_axis or c.shape[channel_axis] != c.size:
+        raise Unsupported(f"a constant of shape {c.shape}: rescale takes one number, or one per "
+                          "channel")
+    return OW.nhwc_rows(c.reshape(-1), x.chw)
+
+
+def rescale_args(scale: np.ndarray, offset: np.ndarray) -> list[str]:
+    def text(v):
+        if np.all(v == v[0]):
+            return num(v[0])
+        return "(" + ", ".join(num(a) for a in v) + ")"
+    size = max(scale.size, offset.size)
+    scale, offset = np.broadcast_to(scale, (size,)), np.broadcast_to(offset, (size,))
+    return [text(scale), "" if not offset.any() else f"offset={text(offset)}"]
 
 
 def concat(tr: Translator, node: OnnxNode) -> None:
     values = [tr.value(t) for t in node.inputs]
     kinds = {v.image for v in values}
     axis = int(node.attrs.get("axis", 1))
-    if len(kinds) > 1 or axis % (4 if values[0].image else 2) != 1:
-        raise Unsupported(f"a concat along axis {axis}; cnnspec concatenates channels (axis 1)")
+    layouts = {v.nhwc for v in values}
+    channel = 3 if values[0].nhwc else 1
+    if len(kinds) > 1 or len(layouts) > 1 or axis % (4 if values[0].image else 2) != channel:
+        raise Unsupported(f"a concat along axis {axis}; cnnspec concatenates channels")
     if any(v.chw is not None for v in values):
         raise Unsupported("a concat of vectors flattened in ONNX's C,H,W order")
-    tr.emit(node, "concat", [], [v.layer for v in values], values[0].image)
+    tr.emit(node, "concat", [], [v.layer for v in values], values[0].image, nhwc=values[0].nhwc)
 
 
 def passthrough(tr: Translator, node: OnnxNode) -> None:
@@ -402,6 +487,8 @@ def passthrough(tr: Translator, node: OnnxNode) -> None:
 def to_flat(tr: Translator, node: OnnxNode, x: Value) -> None:
     """The node flattens an image x: a `flatten`, or the global pool before it loses keepdims."""
     c, h, w = tr.shape(node.inputs[0])
+    if x.nhwc:  # (H, W, C) held as such: flattened in the spec's own order
+        return tr.emit(node, "flatten", [], [x.layer], False)
     source = tr.layers.get(x.layer)
     if h == w == 1 and source is not None and source.kind.startswith("global") and \
             tr.fusable(node) is source:
@@ -424,34 +511,75 @@ def flatten(tr: Translator, node: OnnxNode) -> None:
 
 
 def reshape(tr: Translator, node: OnnxNode) -> None:
+    """Reshape, Squeeze, Unsqueeze: by the shapes ONNX infers (the batch fixed at 1), once the
+    batch axis is seen to stay: a constant shape starts with 0, -1 or 1, a computed one comes
+    from the input's own Shape (`shape_arithmetic`) and keeps the per-sample size."""
     x = tr.value(node.inputs[0])
-    if node.op == "Reshape":
+    before, after = tr.shape(node.inputs[0]), tr.shape(node.outputs[0])
+    if node.op == "Reshape" and node.inputs[1] not in tr.shape_tensors:
         target = [int(d) for d in tr.constant(node, 1, "shape").reshape(-1)]
         if node.attrs.get("allowzero", 0) and 0 in target:
             raise Unsupported("allowzero with a 0 in the shape")
-    before = (1, *tr.shape(node.inputs[0]))
-    after = (1, *tr.shape(node.outputs[0]))
-    if node.op != "Reshape":
-        target = list(after)
-    if after[:1] != (1,) or (node.op == "Reshape" and target[:1] not in ([0], [-1], [1])):
-        raise Unsupported(f"a reshape to {target} that moves the batch axis")
+        if target[:1] not in ([0], [-1], [1]):
+            raise Unsupported(f"a reshape to {target}, which moves the batch axis")
+    if math.prod(before) != math.prod(after):
+        raise Unsupported(f"a reshape of {before} to {after} that mixes the batch axis in")
     if before == after:
         return tr.alias(node, x)
-    if x.image and len(after) == 2:
+    if x.image and len(after) == 1:
         return to_flat(tr, node, x)
-    if not x.image and len(after) == 4:
-        return unflatten(tr, node, x, after[1:])
-    raise Unsupported(f"a reshape of {before[1:]} to {after[1:]} (NCHW): cnnspec holds images "
-                      "as NHWC and cannot prove that this reshape means the same there")
+    if not x.image and len(after) == 3:
+        return unflatten(tr, node, x, after)
+    raise Unsupported(f"a reshape of {before} to {after} ({'NHWC' if x.nhwc else 'NCHW'}): "
+                      "cnnspec holds images as NHWC and cannot prove that it means the same there")
 
 
-def unflatten(tr: Translator, node: OnnxNode, x: Value, chw) -> None:
-    c, h, w = chw
-    if x.chw == tuple(chw) or (x.chw is None and (h * w == 1 or c == 1)):
-        tr.emit(node, "reshape", [dims((h, w, c))], [x.layer], True)
+SHAPE_OPS = ("Shape", "Gather", "Cast", "Slice", "Concat", "Unsqueeze", "Squeeze", "Mul", "Div",
+             "Identity", "ReduceProd", "Constant")
+
+
+def shape_arithmetic(tr: Translator, node: OnnxNode) -> None:
+    """The nodes that compute a Reshape's shape from the input's own Shape (tf2onnx's
+    Shape -> Gather/Slice -> Concat): taken, when nothing else feeds them."""
+    if len(node.inputs) < 2 or node.inputs[1] in tr.graph.constants:
         return
-    raise Unsupported(f"a reshape of a vector to the image {c}x{h}x{w} (C, H, W): the spec reads "
-                      "a vector as H,W,C; this one is in another order")
+    found, todo = {}, [node.inputs[1]]
+    while todo:
+        tensor = todo.pop()
+        if tensor in tr.graph.constants or tensor == "":
+            continue
+        producer = tr.graph.producer_of(tensor)
+        if producer is None or producer.op not in SHAPE_OPS:
+            return
+        found[producer.name] = producer
+        if producer.op != "Shape":
+            todo.extend(producer.inputs)
+    if any(n.op == "Shape" for n in found.values()):
+        tr.absorbed.update(found)
+        tr.shape_tensors.add(node.inputs[1])
+
+
+def unflatten(tr: Translator, node: OnnxNode, x: Value, shape) -> None:
+    """A vector -> a 4-D tensor: the image (C, H, W) it was flattened from, an image of one
+    pixel or one channel, or else (d1, d2, d3) read as an NHWC image (in the spec's order)."""
+    c, h, w = shape
+    if x.chw == tuple(shape) or (x.chw is None and (h * w == 1 or c == 1)):
+        tr.emit(node, "reshape", [dims((h, w, c))], [x.layer], True)
+    elif x.chw is None:
+        tr.emit(node, "reshape", [dims(shape)], [x.layer], True, nhwc=True)
+    else:
+        raise Unsupported(f"a reshape of a vector flattened from {x.chw} (C, H, W) to {shape}")
+
+
+def transpose(tr: Translator, node: OnnxNode) -> None:
+    """NCHW <-> NHWC of an image: the same value, held the other way."""
+    x = tr.value(node.inputs[0])
+    perm = list(node.attrs.get("perm", []))
+    wanted = [0, 3, 1, 2] if x.nhwc else [0, 2, 3, 1]
+    if not x.image or perm != wanted:
+        raise Unsupported(f"a transpose {perm} of a {'NHWC image' if x.nhwc else 'NCHW image' if x.image else 'vector'}; "
+                          "only NCHW <-> NHWC of an image keeps its meaning in the spec")
+    tr.alias(node, Value(x.layer, True, None, not x.nhwc))
 
 
 def pad(tr: Translator, node: OnnxNode) -> None:
@@ -513,6 +641,8 @@ def patterns(tr: Translator) -> None:
             merge_pad(tr, node)
         elif node.op == "Mul" and len(node.inputs) == 2:
             gated_activation(tr, node)
+        elif node.op == "Reshape":
+            shape_arithmetic(tr, node)
 
 
 def merge_pad(tr: Translator, node: OnnxNode) -> None:
@@ -557,8 +687,8 @@ HANDLERS = {
     **{op: activation for op in ("Relu", "Sigmoid", "Tanh", "LeakyRelu", "Elu", "HardSigmoid",
                                  "HardSwish", "Gelu", "Softmax", "Clip", "Swish",
                                  "HardSwishPattern")},
-    "Add": merge, "Sum": merge, "Mul": merge, "Concat": concat,
+    "Add": merge, "Sum": merge, "Mul": merge, "Sub": merge, "Div": merge, "Concat": concat,
     "Dropout": passthrough, "Identity": passthrough,
     "Flatten": flatten, "Reshape": reshape, "Squeeze": reshape, "Unsqueeze": reshape,
-    "Pad": pad, "Resize": resize, "Upsample": resize,
+    "Pad": pad, "Resize": resize, "Upsample": resize, "Transpose": transpose,
 }

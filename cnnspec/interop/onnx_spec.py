@@ -101,7 +101,9 @@ def body(layer: Layer, names: dict[str, str], previous: str) -> str:
 def header(tr: Translation, name: str, source: str) -> list[str]:
     g = tr.graph
     shape = g.input_shape
-    size = f"{shape[1]}x{shape[2]}x{shape[0]}" if len(shape) == 3 else str(shape[0])
+    if len(shape) == 3 and not g.nhwc_input:
+        shape = (shape[1], shape[2], shape[0])
+    size = "x".join(str(d) for d in shape)
     made = f", made by {g.producer}" if g.producer else ""
     return [f"# imported by `cnnspec import` from {source} (ONNX opset {g.opset}{made})",
             "# images are NHWC here: ONNX's NCHW tensors transposed, dense rows permuted",

@@ -80,6 +80,7 @@ class Translator:
         self.swaps: dict[str, str] = {}  # Mul node -> the activation a pattern makes of it
         self.gate_inputs: dict[str, str] = {}  # that Mul node -> its x
         self.shape_tensors: set[str] = set()  # Reshape shapes computed from a Shape (taken)
+        self.poisoned: set[str] = set()  # outputs of nodes already reported
 
     def run(self) -> Translation:
         from .onnx_ops import HANDLERS, patterns
@@ -90,14 +91,18 @@ class Translator:
             node = self.rewritten(node)
             handler = HANDLERS.get(node.op)
             if handler is None:
-                self.problem(node, f"the operator {node.op} has no cnnspec layer")
+                self.fail(node, f"the operator {node.op} has no cnnspec layer")
                 continue
-            if any(not self.known(t) for t in node.inputs):
-                continue  # fed by a node already reported
+            if any(t in self.poisoned for t in node.inputs):
+                self.poisoned.update(node.outputs)  # fed by a node already reported
+                continue
+            unknown = [t for t in node.inputs if not self.known(t)]
             try:
+                if unknown:
+                    raise Unsupported(f"it reads '{unknown[0]}', which no node before it makes")
                 handler(self, node)
             except Unsupported as err:
-                self.problem(node, str(err))
+                self.fail(node, str(err))
         outputs = [self.output(t) for t in self.graph.outputs]
         return Translation(list(self.layers.values()), [o for o in outputs if o], self.problems,
                            self.notes, self.graph)
@@ -118,17 +123,21 @@ class Translator:
             return readers[0]
         return None
 
-    def problem(self, node: OnnxNode, why: str) -> None:
+    def fail(self, node: OnnxNode, why: str) -> None:
         self.problems.append(f"{node.label}: {why}")
+        self.poisoned.update(node.outputs)
 
     def known(self, tensor: str) -> bool:
-        return tensor == "" or tensor in self.values or tensor in self.graph.constants
+        return tensor == "" or tensor in self.values or tensor in self.graph.constants or \
+            tensor in self.shape_tensors
 
     def output(self, tensor: str) -> str | None:
         value = self.values.get(tensor)
         if value is None:
             if tensor in self.graph.constants:
                 self.problems.append(f"the graph output '{tensor}' is a constant")
+            elif tensor not in self.poisoned:
+                self.problems.append(f"the graph output '{tensor}' is made by no node cnnspec read")
             return None
         if value.layer == "input":
             self.problems.append(f"the graph output '{tensor}' is the input itself")
@@ -171,7 +180,7 @@ class Translator:
              weights: dict | None = None, chw=None, hint: str | None = None,
              nhwc: bool = False) -> Layer:
         layer = Layer(f"l{len(self.layers)}", kind, [a for a in args if a], inputs,
-                      hint if hint is not None else node_hint(node), [node.name], weights or {},
+                      hint if hint is not None else self.hint(node), [node.name], weights or {},
                       out=node.outputs[0])
         self.layers[layer.id] = layer
         self.values[node.outputs[0]] = Value(layer.id, image, chw, nhwc)
@@ -197,6 +206,23 @@ class Translator:
         layer.nodes.append(node.name)
         layer.out = node.outputs[0]
         self.values[node.outputs[0]] = value or self.values[node.inputs[0]]
+
+
+    def hint(self, node: OnnxNode) -> str | None:
+        """The name the file suggests for a node's layer (tf2onnx's, or node_hint's)."""
+        if self.graph.producer.startswith("tf2onnx"):
+            return tf_hint(node)
+        return node_hint(node)
+
+
+def tf_hint(node: OnnxNode) -> str | None:
+    """tf2onnx names nodes and weights by TensorFlow's scopes, '<model>/<layer>_1/<op>' (Keras 3
+    adds the `_1`): the layer's name, from the node or else from one of its inputs."""
+    for name in (node.name, *node.inputs[1:]):
+        parts = name.split("/")
+        if len(parts) > 2:
+            return parts[1][:-2] if parts[1].endswith("_1") else parts[1]
+    return None
 
 
 def node_hint(node: OnnxNode) -> str | None:
@@ -225,7 +251,7 @@ def dotted(parts: list[str]) -> str:
     return path
 
 
-WEIGHT_SUFFIXES = (".weight", ".scale", ".kernel", ".gamma", "_weight", ":0")
+WEIGHT_SUFFIXES = (".weight", ".scale", ".kernel", ".gamma", "_weight")
 
 
 def weight_hint(graph: OnnxGraph, node: OnnxNode, index: int = 1) -> str | None:
@@ -235,7 +261,7 @@ def weight_hint(graph: OnnxGraph, node: OnnxNode, index: int = 1) -> str | None:
         return None
     name = node.inputs[index]
     for suffix in WEIGHT_SUFFIXES:
-        if name.endswith(suffix) and not name.startswith("onnx::"):
+        if name.endswith(suffix) and not name.startswith("onnx::") and "/" not in name:
             return name[: -len(suffix)] or None
     return None
 

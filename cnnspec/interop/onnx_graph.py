@@ -74,11 +74,7 @@ def read_model(path, hwc: tuple[int, int, int] | None = None) -> OnnxGraph:
                             f"({', '.join(i.name for i in inputs) or 'none'}); cnnspec networks have one")
     nhwc = _nhwc_input(model.graph, inputs[0])
     input_shape = _fix_input(inputs[0], hwc, path, nhwc)
-    try:
-        model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
-    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError,
-            ValueError) as err:
-        raise OnnxFileError(f"{path}: ONNX shape inference failed: {_one_line(err)}") from None
+    model = _infer(model, path)
     constants = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
     nodes = [_node(n, i) for i, n in enumerate(model.graph.node)]
     _fold_constants(nodes, constants)
@@ -107,6 +103,22 @@ def _load(path):
     except (onnx.checker.ValidationError, ValueError, RuntimeError) as err:
         raise OnnxFileError(f"{path}: onnx.checker refuses the model: {_one_line(err)}") from None
     return model
+
+
+def _infer(model, path):
+    """The model with ONNX's inferred shapes: strictly where it can, else what inference can
+    say (an operator without a schema, an LSTM, leaves its outputs unknown: reported later)."""
+    import onnx
+    errors = (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError,
+              ValueError)
+    try:
+        return onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    except errors:
+        pass
+    try:
+        return onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except errors as err:
+        raise OnnxFileError(f"{path}: ONNX shape inference failed: {_one_line(err)}") from None
 
 
 def _one_line(err: Exception) -> str:

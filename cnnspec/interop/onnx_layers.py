@@ -221,7 +221,7 @@ def tf_hint(node: OnnxNode) -> str | None:
     for name in (node.name, *node.inputs[1:]):
         parts = name.split("/")
         if len(parts) > 2:
-            return parts[1][:-2] if parts[1].endswith("_1") else parts[1]
+            return parts[1].removesuffix("_1")
     return None
 
 

@@ -16,6 +16,11 @@ from pathlib import Path
 EXIT_OK, EXIT_UNSUPPORTED, EXIT_USAGE = 0, 1, 2
 
 
+JOINED = "other nodes joined to the layer before (a bias Add, a rescale's steps)"
+LEFT_OUT = ("nodes left out (Identity, Dropout, NCHW/NHWC Transposes, Pads merged into a conv, "
+            "shape arithmetic)")
+
+
 class ImportUsageError(Exception):
     pass
 
@@ -82,10 +87,18 @@ def write_outputs(args, imported) -> None:
 
 def print_summary(args, imported, translation) -> None:
     network = imported.network
-    nodes = sum(len(v) for v in imported.table.values())
-    print(f"imported {Path(args.model).name}: {len(translation.graph.nodes):,} ONNX nodes -> "
-          f"{len(network.layers):,} layers ({nodes:,} nodes written as layers, fused "
-          "activations and folded batch norms included)")
+    ops = {n.name: n.op for n in translation.graph.nodes}
+    joined = [ops.get(name, "") for layer in translation.layers for name in layer.nodes[1:]]
+    fused = sum(1 for layer in translation.layers if layer.activation)
+    folded = joined.count("BatchNormalization")
+    parts = [(fused, "activations fused"), (folded, "batch norms folded"),
+             (len(joined) - fused - folded, JOINED),
+             (len(ops) - len(translation.layers) - len(joined), LEFT_OUT)]
+    print(f"imported {Path(args.model).name} ({len(ops):,} ONNX nodes, opset "
+          f"{translation.graph.opset}) as {len(network.layers):,} layers")
+    for count, what in parts:
+        if count:
+            print(f"  {count:,} {what}")
     for note in translation.notes:
         print(f"  note: {note}")
     params = sum(n.params for n in network.nodes)

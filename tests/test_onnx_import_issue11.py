@@ -333,17 +333,7 @@ def test_folding_batch_norm_into_a_conv_changes_outputs_by_rounding_only(tmp_pat
     assert diff < 1e-5
 
 
-def test_keras_through_tf2onnx_round_trips(tmp_path):
-    """Keras 3 -> tf2onnx 1.17 (NHWC input transposed to NCHW, batch norm folded by tf2onnx,
-    Flatten as a Reshape of the NHWC tensor) -> cnnspec import: Keras's own outputs."""
-    import os
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
-    import tensorflow as tf
-    import tf2onnx
-
-    from cnnspec.interop.keras import randomise
-    keras.utils.set_random_seed(0)
+def keras_residual(keras):
     inp = keras.Input((12, 12, 3), name="x")
     x = keras.layers.Conv2D(8, 3, padding="same", use_bias=False, name="stem")(inp)
     x = keras.layers.BatchNormalization(name="stem_bn")(x)
@@ -353,23 +343,64 @@ def test_keras_through_tf2onnx_round_trips(tmp_path):
     x = keras.layers.Add(name="join")([x, y])
     x = keras.layers.DepthwiseConv2D(3, padding="same", name="dw")(x)
     x = keras.layers.Flatten(name="flat")(x)
-    out = keras.layers.Dense(5, activation="softmax", name="fc")(x)
-    model = keras.Model(inp, out)
-    randomise(model, 0)
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        tf2onnx.convert.from_keras(model, input_signature=(tf.TensorSpec((None, 12, 12, 3), tf.float32, name="x"),),
-                                   opset=17, output_path=str(tmp_path / "keras.onnx"))
-    code, _, err = run("import", tmp_path / "keras.onnx", "-o", tmp_path / "k.cnn",
-                       "--weights-out", tmp_path / "k.safetensors")
-    assert code == 0, err
-    text = (tmp_path / "k.cnn").read_text()
-    for line in ("stem:   conv 8 3x3 pad=1 -> relu", "join:   add pool branch", "dw:     depthwise 3x3 pad=1",
-                 "flat:   flatten", "fc:     dense 5 -> softmax"):
-        assert line in text, line
-    network = cnnspec.load(tmp_path / "k.cnn")
-    x = np.random.default_rng(0).standard_normal((2, 12, 12, 3)).astype(np.float32)
-    ours = cnnspec.build(network, "numpy", weights=str(tmp_path / "k.safetensors"))(x)
-    assert_close(np.asarray(model(x)), ours)
+    return keras.Model(inp, keras.layers.Dense(5, activation="softmax", name="fc")(x))
+
+
+def keras_gated(keras):
+    inp = keras.Input((10, 10, 3), name="x")
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="c1")(inp)
+    x = keras.layers.BatchNormalization(name="bn")(x)  # after a conv with a bias: tf2onnx's Mul, Add
+    x = keras.layers.Activation("swish", name="act")(x)
+    x = keras.layers.SeparableConv2D(12, 3, padding="same", name="sep")(x)
+    x = keras.layers.AveragePooling2D(2, name="ap")(x)
+    s = keras.layers.GlobalAveragePooling2D(keepdims=True, name="gap")(x)
+    s = keras.layers.Conv2D(12, 1, activation="sigmoid", name="gate")(s)
+    x = keras.layers.Multiply(name="se")([x, s])
+    x = keras.layers.Concatenate(name="cat")([x, x])
+    x = keras.layers.GlobalMaxPooling2D(name="gmp")(x)
+    x = keras.layers.Dropout(0.2)(x)
+    return keras.Model(inp, keras.layers.Dense(4, activation="tanh", name="fc")(x))
+
+
+KERAS_LINES = {
+    keras_residual: ("stem:   conv 8 3x3 pad=1 -> relu", "join:   add pool branch",
+                     "dw:     depthwise 3x3 pad=1", "flat:   flatten", "fc:     dense 5 -> softmax"),
+    keras_gated: ("c1:    conv 8 3x3 stride=2 pad=(0, 1, 0, 1)", "bn:    rescale (", "act:   swish",
+                  "sep:   depthwise 3x3 pad=1 bias=false", "sep_2: conv 12 1x1",
+                  "gate:  conv 12 1x1 -> sigmoid", "se:    multiply ap gate", "cat:   concat se se",
+                  "gmp:   globalmaxpool", "fc:    dense 4 -> tanh"),
+}
+
+
+def test_keras_through_tf2onnx_round_trips(tmp_path):
+    """Keras 3 -> tf2onnx 1.17 (NHWC input transposed to NCHW, batch norm folded into the conv
+    or written as Mul and Add, Flatten as a Reshape of the NHWC tensor with a shape computed
+    from its Shape) -> cnnspec import: Keras's own outputs."""
+    import os
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    import tensorflow as tf
+    import tf2onnx
+
+    from cnnspec.interop.keras import randomise
+    for build, lines in KERAS_LINES.items():
+        keras.utils.set_random_seed(0)
+        model = build(keras)
+        randomise(model, 0)
+        shape = tuple(model.inputs[0].shape[1:])
+        path = tmp_path / f"{build.__name__}.onnx"
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            tf2onnx.convert.from_keras(model, input_signature=(tf.TensorSpec((None, *shape), tf.float32, name="x"),),
+                                       opset=17, output_path=str(path))
+        spec, weights = path.with_suffix(".cnn"), path.with_suffix(".safetensors")
+        code, _, err = run("import", path, "-o", spec, "--weights-out", weights)
+        assert code == 0, err
+        text = spec.read_text()
+        for line in lines:
+            assert line in text, line
+        x = np.random.default_rng(0).standard_normal((2, *shape)).astype(np.float32)
+        ours = cnnspec.build(cnnspec.load(spec), "numpy", weights=str(weights))(x)
+        assert_close(np.asarray(model(x)), ours)
 
 
 # -- spec -> ONNX -> spec -----------------------------------------------------------------------
@@ -380,7 +411,7 @@ def summary_rows(network: cnnspec.Network) -> list[tuple]:
 
 
 @pytest.mark.parametrize("spec", ["specs/inception_module.cnn", "specs/two_heads.cnn",
-                                  "specs/zoo/resnet18.cnn"])
+                                  "docs/examples/residual_blocks.cnn"])
 def test_spec_to_onnx_to_spec_gives_the_same_summary(tmp_path, spec):
     from cnnspec.weights import init_weights, save_file
     original = cnnspec.load(spec)

@@ -180,16 +180,19 @@ def global_pool(tr: Translator, node: OnnxNode) -> None:
 
 
 def reduce_mean(tr: Translator, node: OnnxNode) -> None:
-    """ReduceMean / ReduceMax over H and W (x.mean((2, 3))) is global pooling."""
-    x = image_value(tr, node)
+    """ReduceMean / ReduceMax over H and W (x.mean((2, 3)); axes 1, 2 of an image held NHWC)
+    is global pooling."""
+    x = tr.value(node.inputs[0])
+    if not x.image:
+        raise Unsupported("a reduction of a vector")
     axes = node.attrs.get("axes")
     if axes is None and len(node.inputs) > 1:
         axes = tr.constant(node, 1, "axes").tolist()
-    if sorted(a % 4 for a in (axes or [])) != [2, 3]:
+    if sorted(a % 4 for a in (axes or [])) != ([1, 2] if x.nhwc else [2, 3]):
         raise Unsupported(f"a reduction over axes {axes}; cnnspec pools over H and W only")
     kind = "globalavgpool" if node.op == "ReduceMean" else "globalmaxpool"
     keep = bool(node.attrs.get("keepdims", 1))
-    tr.emit(node, kind, ["keepdims=true"] if keep else [], [x.layer], keep)
+    tr.emit(node, kind, ["keepdims=true"] if keep else [], [x.layer], keep, nhwc=keep and x.nhwc)
 
 
 # -- dense ----------------------------------------------------------------------------------------
@@ -257,6 +260,9 @@ def dense_layer(tr, node, x, kernel, bias):
 
 def batchnorm(tr: Translator, node: OnnxNode) -> None:
     x = tr.value(node.inputs[0])
+    if x.nhwc:
+        raise Unsupported("its input is an image held as (N, H, W, C); BatchNormalization "
+                          "normalises axis 1, which is H there")
     if node.attrs.get("training_mode", 0) or any(node.outputs[1:]):
         raise Unsupported("training mode (the batch statistics as outputs)")
     vectors = [tr.constant(node, i, what) for i, what in
@@ -407,7 +413,8 @@ def merge(tr: Translator, node: OnnxNode) -> None:
 
 def affine(tr: Translator, node: OnnxNode) -> None:
     """x * c, x + c, x - c, c - x, x / c with a constant c (a number, or one per channel) is
-    `rescale scale offset=`; one after another are one rescale."""
+    `rescale scale offset=`; one after another are one rescale. A Mul by a per-channel weight
+    named '...gamma' is a `layerscale`, its gamma a (trainable) weight."""
     if len(node.inputs) != 2 or sum(t in tr.graph.constants for t in node.inputs) != 1:
         raise Unsupported(f"{node.op} of two network values" if node.op in ("Sub", "Div") else
                           f"{node.op} of {len(node.inputs)} inputs with constants")
@@ -415,7 +422,8 @@ def affine(tr: Translator, node: OnnxNode) -> None:
     x = tr.value(node.inputs[1 if first_constant else 0])
     constant = node.inputs[0 if first_constant else 1]
     c = per_channel(tr, x, tr.graph.constants[constant])
-    if node.op == "Mul" and c.size > 1 and constant in tr.graph.initializers:
+    if node.op == "Mul" and c.size > 1 and constant in tr.graph.initializers and \
+            constant.endswith("gamma"):  # a framework weight: ConvNeXt's layer scale
         return tr.emit(node, "layerscale", [], [x.layer], x.image, {"gamma": OW.f32(c)}, x.chw,
                        weight_hint(tr.graph, node, 0 if first_constant else 1), x.nhwc)
     one, zero = np.ones_like(c), np.zeros_like(c)

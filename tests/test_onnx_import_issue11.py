@@ -472,3 +472,17 @@ def test_broken_files_and_bad_arguments_exit_2_with_one_line(tmp_path):
     code, _, err = run("import", tmp_path / "open.onnx", "-o", tmp_path / "o.cnn", "--input", "5x6x3")
     assert code == 0, err
     assert cnnspec.load(tmp_path / "o.cnn").layers[-1].out_shape == (5, 6, 2)
+
+
+def test_auto_pad_same_upper_and_lower(tmp_path):
+    """SAME_UPPER is the spec's pad=same; SAME_LOWER (the extra pixel before) explicit pads."""
+    rng = np.random.default_rng(6)
+    n = helper.make_node
+    nodes = [n("Conv", ["x", "w1"], ["c1"], name="upper", kernel_shape=[4, 4], strides=[2, 2],
+               auto_pad="SAME_UPPER"),
+             n("MaxPool", ["c1"], ["y"], name="lower", kernel_shape=[2, 2], strides=[1, 1],
+               auto_pad="SAME_LOWER")]
+    model = model_of(nodes, [tensor("w1", rng, 3, 2, 4, 4)], [2, 9, 8], name="same")
+    _, text, _ = round_trip(tmp_path, model)
+    assert "conv 3 4x4 stride=2 pad=same bias=false" in text
+    assert "maxpool 2x2 stride=1 pad=(1, 0, 1, 0)" in text

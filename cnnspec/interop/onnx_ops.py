@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..shapes import same_padding, shape_text
 from . import onnx_weights as OW
 from .onnx_graph import OnnxNode
 from .onnx_layers import Translator, Unsupported, Value, weight_hint
@@ -30,7 +31,7 @@ def num(x: float) -> str:
 
 
 def dims(values) -> str:
-    return "x".join(str(int(v)) for v in values)
+    return shape_text(tuple(int(v) for v in values))
 
 
 def pair(name: str, values, default: int) -> str:
@@ -63,14 +64,12 @@ def window_pads(node: OnnxNode, in_hw, kernel, strides, dilations) -> tuple[list
         if len(pads) != 4 or min(pads) < 0:
             raise Unsupported(f"pads {pads}: cnnspec takes four non-negative paddings")
         return pads, False
-    totals = [max((math.ceil(n / s) - 1) * s + d * (k - 1) + 1 - n, 0)
-              for n, k, s, d in zip(in_hw, kernel, strides, dilations)]
-    if auto == "SAME_UPPER":
-        return [totals[0] // 2, totals[1] // 2, totals[0] - totals[0] // 2,
-                totals[1] - totals[1] // 2], True
+    (t, b), (left, r) = (same_padding(n, k, s, d)
+                         for n, k, s, d in zip(in_hw, kernel, strides, dilations))
+    if auto == "SAME_UPPER":  # TensorFlow's rule, the spec's pad=same: the extra pixel after
+        return [t, left, b, r], True
     if auto == "SAME_LOWER":
-        return [totals[0] - totals[0] // 2, totals[1] - totals[1] // 2, totals[0] // 2,
-                totals[1] // 2], False
+        return [b, r, t, left], False
     raise Unsupported(f"auto_pad={auto}")
 
 
@@ -219,11 +218,11 @@ def gemm(tr: Translator, node: OnnxNode) -> None:
     dense(tr, node, x, kernel, bias, weight_hint(tr.graph, node))
 
 
-def dense(tr: Translator, node: OnnxNode, x: Value, kernel, bias, hint) -> None:
+def dense(tr: Translator, node: OnnxNode, x: Value, kernel, bias, hint):
     weights = {"kernel": OW.f32(OW.nhwc_rows(kernel, x.chw))}
     if bias is not None:
         weights["bias"] = OW.f32(bias)
-    tr.emit(node, "dense", [str(kernel.shape[1]), "bias=false" if bias is None else "",
+    return tr.emit(node, "dense", [str(kernel.shape[1]), "bias=false" if bias is None else "",
                             "per_pixel=true" if x.image else ""],
             [x.layer], x.image, weights, hint=hint, nhwc=x.image)
 
@@ -245,14 +244,9 @@ def matmul(tr: Translator, node: OnnxNode) -> None:
         if c is not None and c.size == b.shape[1] and c.shape[-1:] == (b.shape[1],):
             bias = c.reshape(-1)
             tr.absorbed.add(add.name)
-    layer = dense_layer(tr, node, x, b, bias)
+    layer = dense(tr, node, x, b, bias, weight_hint(tr.graph, node))
     if bias is not None:
         tr.extend(layer, add)
-
-
-def dense_layer(tr, node, x, kernel, bias):
-    dense(tr, node, x, kernel, bias, weight_hint(tr.graph, node))
-    return tr.layers[tr.values[node.outputs[0]].layer]
 
 
 # -- normalisation --------------------------------------------------------------------------------

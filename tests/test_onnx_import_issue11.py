@@ -191,6 +191,50 @@ def test_the_dynamo_exporter_folds_batch_norm_itself_and_imports(tmp_path):
     assert_close(y, numpy_model(x.numpy().transpose(0, 2, 3, 1)))
 
 
+class Activations(nn.Module):
+    """PyTorch's activations and plumbing as its exporters write them: Gelu, x * Sigmoid(x)
+    (SiLU), HardSwish, x * HardSigmoid(x), Resize, ConvTranspose, Clip (ReLU6), adaptive
+    pooling, LayerNorm, ELU, Dropout, Softmax."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.a1 = nn.Conv2d(3, 8, 3, padding=1), nn.GELU()
+        self.dw, self.a2 = nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.SiLU()
+        self.c2, self.a3 = nn.Conv2d(8, 8, 1), nn.Hardswish()
+        self.hs, self.up, self.lr = nn.Hardsigmoid(), nn.Upsample(scale_factor=2), nn.LeakyReLU(0.1)
+        self.ct, self.a4 = nn.ConvTranspose2d(8, 4, 4, stride=2, padding=1), nn.ReLU6()
+        self.pool, self.fc1, self.ln, self.a5 = nn.AdaptiveAvgPool2d(1), nn.Linear(4, 16), nn.LayerNorm(16), nn.ELU(0.5)
+        self.drop, self.fc2, self.sm = nn.Dropout(0.3), nn.Linear(16, 5), nn.Softmax(dim=1)
+
+    def forward(self, x):
+        x = self.a3(self.c2(self.a2(self.dw(self.a1(self.c1(x))))))
+        x = self.a4(self.ct(self.lr(self.up(x * self.hs(x)))))
+        x = self.drop(self.a5(self.ln(self.fc1(torch.flatten(self.pool(x), 1)))))
+        return self.sm(self.fc2(x))
+
+
+def test_pytorch_activations_and_plumbing_through_the_exporter(tmp_path):
+    torch.manual_seed(0)
+    model = Activations().eval()
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(3))
+    export(model, tmp_path / "acts.onnx", x[:1])
+    code, _, err = run("import", tmp_path / "acts.onnx", "-o", tmp_path / "a.cnn",
+                       "--weights-out", tmp_path / "a.safetensors")
+    assert code == 0, err
+    text = (tmp_path / "a.cnn").read_text()
+    for line in ("c1:           conv 8 3x3 pad=1 -> gelu", "dw:           depthwise 3x3 pad=1 -> swish",
+                 "c2:           conv 8 1x1 -> hard_swish", "hard_swish_1: hard_swish",
+                 "up:           upsample 2", "lr:           leaky_relu alpha=0.1",
+                 "ct:           convtranspose 4 4x4 stride=2 pad=1 -> relu6",
+                 "pool:         globalavgpool  ", "ln:           layernorm eps=1e-05 -> elu alpha=0.5",
+                 "fc2:          dense 5 -> softmax"):
+        assert line in text, line
+    with torch.no_grad():
+        y = model(x).numpy()
+    ours = cnnspec.build(cnnspec.load(tmp_path / "a.cnn"), "numpy", weights=str(tmp_path / "a.safetensors"))
+    assert_close(y, ours(x.numpy().transpose(0, 2, 3, 1)))
+
+
 # -- graphs built with onnx.helper, against onnxruntime -----------------------------------------
 
 def tensor(name: str, rng, *shape, low=-1.0, high=1.0):

@@ -16,6 +16,7 @@ becomes that conv's padding, `x * Sigmoid(x)` is swish, `x * HardSigmoid(x)` is 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -232,7 +233,7 @@ def node_hint(node: OnnxNode) -> str | None:
     name = node.name
     if "/" in name:
         parts = [p for p in name.split("/") if p]
-        if parts and (parts[-1] == node.op or parts[-1].startswith(node.op + "_")):
+        if parts and OP_NAME.fullmatch(parts[-1]):  # the operator: '.../conv1/Conv', '/Mul_1'
             parts = parts[:-1]
         return dotted(parts) or None
     if node.scope:
@@ -240,6 +241,9 @@ def node_hint(node: OnnxNode) -> str | None:
     if name.startswith(("node_", f"{node.op}_")) or name == node.op:
         return None
     return name
+
+
+OP_NAME = re.compile(r"[A-Z][A-Za-z0-9]*(_\d+)?")
 
 
 def dotted(parts: list[str]) -> str:

@@ -530,3 +530,18 @@ def test_auto_pad_same_upper_and_lower(tmp_path):
     _, text, _ = round_trip(tmp_path, model)
     assert "conv 3 4x4 stride=2 pad=same bias=false" in text
     assert "maxpool 2x2 stride=1 pad=(1, 0, 1, 0)" in text
+
+
+def test_a_node_without_a_required_attribute_is_named_not_a_traceback(tmp_path):
+    """A MaxPool without its required kernel_shape: onnx.checker's message, exit 2."""
+    rng = np.random.default_rng(7)
+    n = helper.make_node
+    nodes = [n("Conv", ["x", "w"], ["c"], name="conv", kernel_shape=[1, 1]),
+             n("MaxPool", ["c"], ["y"], name="pool")]
+    graph = helper.make_graph(nodes, "odd", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+                              [output(4)], [tensor("w", rng, 2, 3, 1, 1)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)]), str(tmp_path / "odd.onnx"))
+    code, _, err = run("import", tmp_path / "odd.onnx", "-o", tmp_path / "odd.cnn")
+    assert code == 2 and "Traceback" not in err, err
+    assert "'kernel_shape' is missing" in err and "Name: pool" in err
+    assert not (tmp_path / "odd.cnn").exists()

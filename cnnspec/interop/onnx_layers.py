@@ -104,6 +104,10 @@ class Translator:
                 handler(self, node)
             except Unsupported as err:
                 self.fail(node, str(err))
+            except (ValueError, IndexError, KeyError, TypeError, ZeroDivisionError) as err:
+                # attributes or constants of a shape the handler cannot read (a 1-D Conv
+                # weight, a missing kernel_shape): the node, never a traceback
+                self.fail(node, f"its attributes or constants cannot be read ({type(err).__name__}: {err})")
         outputs = [self.output(t) for t in self.graph.outputs]
         return Translation(list(self.layers.values()), [o for o in outputs if o], self.problems,
                            self.notes, self.graph)

@@ -545,3 +545,15 @@ def test_a_node_without_a_required_attribute_is_named_not_a_traceback(tmp_path):
     assert code == 2 and "Traceback" not in err, err
     assert "'kernel_shape' is missing" in err and "Name: pool" in err
     assert not (tmp_path / "odd.cnn").exists()
+
+
+def test_a_slice_of_h_and_w_is_a_crop(tmp_path):
+    rng = np.random.default_rng(8)
+    n = helper.make_node
+    ints = (lambda name, v: numpy_helper.from_array(np.array(v, np.int64), name))
+    nodes = [n("Conv", ["x", "w"], ["c"], name="conv", kernel_shape=[3, 3]),
+             n("Slice", ["c", "starts", "ends", "axes"], ["y"], name="trim")]
+    inits = [tensor("w", rng, 4, 2, 3, 3), ints("starts", [1, 0]), ints("ends", [-1, 5]),
+             ints("axes", [2, 3])]
+    _, text, _ = round_trip(tmp_path, model_of(nodes, inits, [2, 9, 10], name="crop"))
+    assert "crop (1, 1, 0, 3)" in text  # H 7 -> rows 1..5, W 8 -> columns 0..4

@@ -609,6 +609,33 @@ def zero_pads(tr: Translator, node: OnnxNode) -> list[int]:
     return [pads[2], pads[3], pads[6], pads[7]]
 
 
+def slice_crop(tr: Translator, node: OnnxNode) -> None:
+    """Slice of an image's H and W with step 1 (x[:, :, a:b, c:d]) is a `crop`."""
+    x = tr.value(node.inputs[0])
+    if not x.image:
+        raise Unsupported("a slice of a vector")
+    ints = (lambda i, what: [int(v) for v in tr.constant(node, i, what).reshape(-1)])
+    if len(node.inputs) > 1:
+        starts, ends = ints(1, "starts"), ints(2, "ends")
+        axes = ints(3, "axes") if len(node.inputs) > 3 and node.inputs[3] else list(range(len(starts)))
+        steps = ints(4, "steps") if len(node.inputs) > 4 and node.inputs[4] else [1] * len(starts)
+    else:  # opset < 10: attributes
+        starts, ends = node.attrs["starts"], node.attrs["ends"]
+        axes, steps = node.attrs.get("axes", list(range(len(starts)))), [1] * len(starts)
+    shape = tr.shape(node.inputs[0])
+    spatial_axes = {1: shape[0], 2: shape[1]} if x.nhwc else {2: shape[1], 3: shape[2]}
+    crop = {h_or_w: (0, 0) for h_or_w in spatial_axes}
+    for start, end, axis, step in zip(starts, ends, axes, steps):
+        axis %= 4
+        if axis not in spatial_axes or step != 1:
+            raise Unsupported(f"a slice of axis {axis} with step {step}; crop takes H and W, step 1")
+        kept = range(spatial_axes[axis])[slice(start, end)]
+        crop[axis] = (kept.start, spatial_axes[axis] - kept.stop)
+    (t, b), (left, r) = crop.values()
+    tr.emit(node, "crop", [pad_text([t, left, b, r], "crop")[len("crop="):] or "0"], [x.layer],
+            True, nhwc=x.nhwc)
+
+
 def resize(tr: Translator, node: OnnxNode) -> None:
     x = image_value(tr, node)
     _, h, w = tr.shape(node.inputs[0])
@@ -693,4 +720,5 @@ HANDLERS = {
     "Dropout": passthrough, "Identity": passthrough,
     "Flatten": flatten, "Reshape": reshape, "Squeeze": reshape, "Unsqueeze": reshape,
     "Pad": pad, "Resize": resize, "Upsample": resize, "Transpose": transpose,
+    "Slice": slice_crop,
 }

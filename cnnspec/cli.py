@@ -227,6 +227,13 @@ def cmd_lsp(args) -> int:
     if isinstance(status, str):
         raise UsageError(status)
     return status
+def cmd_import(args) -> int:
+    """`cnnspec import`: an ONNX model -> a spec and portable weights (interop/onnx_cli.py)."""
+    from .interop.onnx_cli import ImportUsageError, run_import
+    try:
+        return run_import(args)
+    except ImportUsageError as err:
+        raise UsageError(str(err)) from None
 
 
 def cmd_diff(args) -> int:
@@ -383,6 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "lsp", "run the language server for editors (LSP over stdio)")
     add_lsp_arguments(p)
     p.set_defaults(func=cmd_lsp)
+    from .interop.onnx_cli import add_arguments as add_import_arguments
+    p = _command(sub, "import", "turn an ONNX model into a readable spec and portable weights")
+    add_import_arguments(p)
+    p.set_defaults(func=cmd_import)
     return parser
 
 

@@ -7,4 +7,10 @@
   class is which spec kind, and what must agree between them.
 - weights.py: the matched Keras tensors in the portable layout, keyed `<node>.<tensor>`.
 - cli.py: `cnnspec keras` (docs/keras.md).
+
+An ONNX graph -> a spec it writes (docs/import.md), `cnnspec import`:
+- onnx_graph.py: the file as plain records (the only module importing `onnx`, lazily);
+- onnx_layers.py: the walk, one Value per tensor; onnx_ops.py: one handler per operator;
+- onnx_weights.py: ONNX tensors in the portable layouts, batch-norm folding;
+- onnx_spec.py: names, the spec text, its checks; onnx_cli.py: the subcommand.
 """

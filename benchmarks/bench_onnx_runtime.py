@@ -5,7 +5,8 @@ cnnspec.weights.resolve) exported twice:
 
   A. cnnspec's exporter (cnnspec.backends.onnx.serialize, what `compile --target onnx` writes);
   B. torch.onnx.export of the generated PyTorch module (runtime.build_model(..., "torch")),
-     torch 2.13's dynamo exporter (onnxscript), batch dimension dynamic like A's "N".
+     torch 2.13's dynamo exporter (onnxscript), or with --exporter torchscript the legacy
+     dynamo=False one; batch dimension dynamic like A's "N".
 
 Both run in onnxruntime's CPU provider with the same SessionOptions: 2 intra-op threads, 1
 inter-op thread, graph optimisation ORT_ENABLE_ALL (the default), then ORT_DISABLE_ALL; batch 1
@@ -19,6 +20,7 @@ A benchmark, not a test: it always exits 0 and prints PASS/FAIL lines for a pers
 
     python benchmarks/bench_onnx_runtime.py              # ~3-4 min on 2 cores (export ~20 s)
     python benchmarks/bench_onnx_runtime.py --rounds 5 --batches 1
+    python benchmarks/bench_onnx_runtime.py --exporter torchscript
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ TARGET = 1.2
 LEVELS = ("ORT_ENABLE_ALL", "ORT_DISABLE_ALL")
 
 
-def export_both(tmp: Path) -> tuple[Path, Path, str]:
+def export_both(tmp: Path, exporter: str) -> tuple[Path, Path, str]:
     """(cnnspec's model, torch.onnx.export's model, how torch exported) for ResNet-50."""
     import cnnspec
     from cnnspec import runtime
@@ -54,20 +56,31 @@ def export_both(tmp: Path) -> tuple[Path, Path, str]:
     print(f"cnnspec export: {time.perf_counter() - start:.2f} s")
     model = runtime.build_model(network, "torch", params, 0, "float32")
     theirs = tmp / "torch.onnx"
-    how = torch_export(model, theirs)
+    how = torch_export(model, theirs, exporter)
     return ours, theirs, how
 
 
-def torch_export(model, path: Path) -> str:
-    """torch.onnx.export with the dynamo exporter, batch dimension dynamic; returns a label."""
+def torch_export(model, path: Path, exporter: str) -> str:
+    """torch.onnx.export, batch dimension dynamic; returns a label saying how.
+
+    "dynamo": torch.export + onnxscript (the default since torch 2.9; its optimiser folds the
+    batch norms into the convolutions); "torchscript": the legacy dynamo=False exporter,
+    deprecated but still in torch 2.13."""
+    import warnings
+
     import torch
-    x = torch.zeros(2, 3, 224, 224)
     start = time.perf_counter()
-    batch = torch.export.Dim("N", min=1, max=1024)
-    program = torch.onnx.export(model, (x,), dynamo=True, input_names=["input"],
-                                dynamic_shapes=({0: batch},), external_data=False)
-    program.save(str(path), external_data=False)
-    label = f"torch {torch.__version__} torch.onnx.export(dynamo=True), opset {opset(path)}"
+    if exporter == "dynamo":
+        batch = torch.export.Dim("N", min=1, max=1024)
+        program = torch.onnx.export(model, (torch.zeros(2, 3, 224, 224),), dynamo=True,
+                                    input_names=["input"], dynamic_shapes=({0: batch},))
+        program.save(str(path), external_data=False)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (torch.zeros(1, 3, 224, 224),), str(path), dynamo=False,
+                              input_names=["input"], dynamic_axes={"input": {0: "N"}})
+    label = f"torch {torch.__version__} torch.onnx.export(dynamo={exporter == 'dynamo'}), opset {opset(path)}"
     print(f"{label}: {time.perf_counter() - start:.1f} s")
     return label
 
@@ -115,7 +128,7 @@ def interleaved(a, b, rounds: int) -> tuple[list[float], list[float]]:
 def compare(sessions, batch: int, rounds: int) -> list[str]:
     """One table row: both sides' median ms, the ratio, and the outputs' max difference."""
     import numpy as np
-    x = np.random.default_rng(batch).standard_normal((batch, 3, 224, 224)).astype(np.float32)
+    x = batch_input(batch)
     a, b = call(sessions[0], x), call(sessions[1], x)
     out_a, out_b = a(), b()  # the warm-up, and the agreement check
     gap = float(np.max(np.abs(out_a - out_b)))
@@ -127,6 +140,39 @@ def compare(sessions, batch: int, rounds: int) -> list[str]:
     return [str(batch), f"{statistics.median(times_a) * 1e3:.1f}",
             f"{statistics.median(times_b) * 1e3:.1f}", f"{ratio:.2f}", f"{q1:.2f}-{q3:.2f}",
             f"{gap:.1e} (of {scale:.1e})"]
+
+
+def with_logits(path: Path, out: Path) -> Path:
+    """A copy of the model that also outputs the final Softmax's input (the logits): with
+    random weights the probabilities are all near 1/1000, so they alone would hide a gap."""
+    import onnx
+    model = onnx.load(str(path))
+    softmax = [node for node in model.graph.node if node.op_type == "Softmax"][-1]
+    model.graph.output.append(onnx.ValueInfoProto(name=softmax.input[0]))
+    onnx.save(model, str(out))
+    return out
+
+
+def agreement(ours: Path, theirs: Path, tmp: Path, batches: list[int], threads: int) -> list[str]:
+    """max |A - B| of the logits and of the probabilities, per batch, before any timing."""
+    import numpy as np
+    sessions = [session(with_logits(p, tmp / f"{p.stem}.logits.onnx"), "ORT_ENABLE_ALL", threads)
+                for p in (ours, theirs)]
+    rows = []
+    for batch in batches:
+        x = batch_input(batch)
+        (prob_a, logit_a), (prob_b, logit_b) = (s.run(None, {s.get_inputs()[0].name: x})
+                                                for s in sessions)
+        rows.append([str(batch), f"{np.max(np.abs(logit_a - logit_b)):.1e}",
+                     f"{np.max(np.abs(logit_b)):.1e}", f"{np.max(np.abs(prob_a - prob_b)):.1e}",
+                     f"{np.max(np.abs(prob_b)):.1e}",
+                     f"{np.mean(logit_a.argmax(1) == logit_b.argmax(1)):.0%}"])
+    return rows
+
+
+def batch_input(batch: int):
+    import numpy as np
+    return np.random.default_rng(batch).standard_normal((batch, 3, 224, 224)).astype(np.float32)
 
 
 def op_counts(path: Path) -> collections.Counter:
@@ -147,14 +193,20 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=15, help="timed rounds per comparison")
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--exporter", choices=["dynamo", "torchscript"], default="dynamo",
+                        help="B's torch.onnx.export: dynamo=True (default) or the legacy dynamo=False")
     args = parser.parse_args()
     print(machine())
     import onnxruntime as ort
     print(f"onnxruntime {ort.__version__}, CPUExecutionProvider, {args.threads} intra-op threads")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        ours, theirs, how = export_both(tmp)
+        ours, theirs, how = export_both(tmp, args.exporter)
         print(f"B = {how}")
+        agree = agreement(ours, theirs, tmp, args.batches, args.threads)
+        print("\noutputs before timing (ORT_ENABLE_ALL; logits = the Softmax's input)")
+        print(table(["batch", "max|A-B| logits", "max|B| logits", "max|A-B| probs", "max|B| probs",
+                     "same argmax"], agree))
         before = {"A cnnspec": op_counts(ours), "B torch": op_counts(theirs)}
         results = {}
         for level in LEVELS:

@@ -176,9 +176,22 @@ def batch_input(batch: int):
 
 
 def op_counts(path: Path) -> collections.Counter:
+    """Nodes by what they do: op type, with onnxruntime's fusions spelled out (a Conv that
+    took in a residual Add has a 4th input, 'Sum'; an 'activation' attribute) and its NCHWc
+    layout domain marked."""
     import onnx
     graph = onnx.load(str(path), load_external_data=False).graph
-    return collections.Counter(node.op_type for node in graph.node)
+    return collections.Counter(node_label(node) for node in graph.node)
+
+
+def node_label(node) -> str:
+    label = node.op_type
+    if node.op_type == "Conv" and len(node.input) == 4:
+        label += "+Add"
+    for attr in node.attribute:
+        if attr.name == "activation":
+            label += "+" + attr.s.decode()
+    return f"{label} (nchwc)" if node.domain.endswith("nchwc") else label
 
 
 def print_op_counts(counts: dict[str, collections.Counter]) -> None:

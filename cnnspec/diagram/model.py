@@ -72,6 +72,16 @@ class Diagram:
     edges: tuple[tuple[str, str], ...]  # (from box, to box), one per connection shown
     clusters: tuple[Cluster, ...]       # outermost first
 
+    def nesting(self) -> tuple[dict, dict]:
+        """(parent -> its nested clusters, cluster -> its boxes), None keying the top level."""
+        children: dict[str | None, list[Cluster]] = {}
+        for cluster in self.clusters:
+            children.setdefault(cluster.parent, []).append(cluster)
+        members: dict[str | None, list[Box]] = {}
+        for box in self.boxes:
+            members.setdefault(box.cluster, []).append(box)
+        return children, members
+
 
 def build(network, depth: int | None = None) -> Diagram:
     """The diagram of `network` with blocks folded at `depth` (None: every layer)."""

@@ -1,7 +1,8 @@
 """The ONNX emitter's kind methods, one family per mixin (backends/onnx.py holds the builder).
 
 Each `<kind>_layer(node)` adds the operators of one layer through `self.op` (the first that is
-not marked `main=False` is named after the layer) and returns the tensor holding its value.
+not marked `main=False` is named after the layer) and returns the tensor holding its value (before
+its fused activation: OnnxEmitter.layer_ops adds that for the kinds that declare one).
 Images are NCHW, flat values in the spec's NHWC flatten order. Spec padding is
 ``(top, bottom, left, right)``; ONNX's ``pads`` are ``[top, left, bottom, right]``.
 """
@@ -9,7 +10,6 @@ Images are NCHW, flat values in the spec's NHWC flatten order. Spec padding is
 from __future__ import annotations
 
 from ..ir import Node
-from .base import fused_activation
 
 # activation -> (operator, attributes) for those that are one operator
 ACTIVATION_OPS = {
@@ -54,9 +54,6 @@ class ActivationKinds:
             return self.op("Mul", [x, self.op("Sigmoid", [x])])
         return self.unsupported(self.layer, f"no ONNX operators for the activation '{name}'")
 
-    def fused(self, node: Node, x: str) -> str:
-        return self.activate(x, *fused_activation(node))
-
     def activation_layer(self, node: Node) -> str:
         return self.activate(self.x(node), node.attrs["activation"], node.attrs["alpha"])
 
@@ -72,7 +69,7 @@ class ConvKinds(ActivationKinds):
         if a["bias"]:
             inputs.append(self.weight(node, "bias"))
         y = self.op("Conv", inputs, group=a["groups"], **self.conv_attrs(a, a["kernel"]))
-        return self.fused(node, y)
+        return y
 
     def depthwise_layer(self, node: Node) -> str:
         a, channels = node.attrs, node.in_shape[2]
@@ -80,7 +77,7 @@ class ConvKinds(ActivationKinds):
         if a["bias"]:
             inputs.append(self.weight(node, "bias"))
         y = self.op("Conv", inputs, group=channels, **self.conv_attrs(a, a["kernel"]))
-        return self.fused(node, y)
+        return y
 
     def separable_layer(self, node: Node) -> str:
         """A depthwise Conv (group=C, no bias) named after the layer, then a 1x1 Conv."""
@@ -90,7 +87,7 @@ class ConvKinds(ActivationKinds):
         inputs = [y, self.weight(node, "pointwise_kernel")]
         if a["bias"]:
             inputs.append(self.weight(node, "bias"))
-        return self.fused(node, self.op("Conv", inputs, kernel_shape=[1, 1]))
+        return self.op("Conv", inputs, kernel_shape=[1, 1])
 
     def convtranspose_layer(self, node: Node) -> str:
         """ConvTranspose: ONNX's pads crop the whole output, zero-extended by output_padding,
@@ -116,7 +113,7 @@ class ConvKinds(ActivationKinds):
         if late_bias:
             bias = self.op("Unsqueeze", [self.weight(node, "bias"), self.const("axes", [1, 2], "int64")])
             y = self.op("Add", [y, bias])
-        return self.fused(node, y)
+        return y
 
     def maxpool_layer(self, node: Node) -> str:
         x, ceil, padding = self.pool_input(node)
@@ -194,8 +191,8 @@ class ConvKinds(ActivationKinds):
         if node.attrs["bias"]:
             inputs.append(self.weight(node, "bias"))
         if node.attrs.get("per_pixel"):
-            return self.fused(node, self.op("Conv", inputs, kernel_shape=[1, 1]))
-        return self.fused(node, self.op("Gemm", inputs))
+            return self.op("Conv", inputs, kernel_shape=[1, 1])
+        return self.op("Gemm", inputs)
 
 
 class NormKinds:
@@ -209,7 +206,7 @@ class NormKinds:
         y = self.op("BatchNormalization", [self.x(node), scale, bias, self.weight(node, "moving_mean"),
                                            self.weight(node, "moving_variance")],
                     epsilon=float(a["eps"]))
-        return self.fused(node, y)
+        return y
 
     def layernorm_layer(self, node: Node) -> str:
         """LayerNormalization over the last axis: of an image, with the channels moved last."""
@@ -222,7 +219,7 @@ class NormKinds:
         y = self.op("LayerNormalization", inputs, axis=-1, epsilon=float(a["eps"]))
         if image:
             y = self.op("Transpose", [y], perm=[0, 3, 1, 2])
-        return self.fused(node, y)
+        return y
 
     def normalize_layer(self, node: Node) -> str:
         """(x - mean) / max(sqrt(variance), 1e-7), from the spec's numbers or its weights."""
@@ -310,10 +307,10 @@ class ShapeKinds:
 class MergeKinds:
     def add_layer(self, node: Node) -> str:
         op_type = "Add" if len(node.inputs) == 2 else "Sum"
-        return self.fused(node, self.op(op_type, list(node.inputs)))
+        return self.op(op_type, list(node.inputs))
 
     def concat_layer(self, node: Node) -> str:
-        return self.fused(node, self.op("Concat", list(node.inputs), axis=1))
+        return self.op("Concat", list(node.inputs), axis=1)
 
     def multiply_layer(self, node: Node) -> str:
         """Mul, one per further input; a flat (C,) gate of an image is unsqueezed to
@@ -326,4 +323,4 @@ class MergeKinds:
         y = terms[0]
         for term in terms[1:]:
             y = self.op("Mul", [y, term])
-        return self.fused(node, y)
+        return y

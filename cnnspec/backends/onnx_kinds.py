@@ -10,6 +10,7 @@ Images are NCHW, flat values in the spec's NHWC flatten order. Spec padding is
 from __future__ import annotations
 
 from ..ir import Node
+from ..shapes import window_count, windows_end
 
 # activation -> (operator, attributes) for those that are one operator
 ACTIVATION_OPS = {
@@ -31,11 +32,10 @@ def onnx_pads(padding) -> list[int]:
     return [top, left, bottom, right]
 
 
-def window_count(n: int, k: int, s: int, lo: int, hi: int, d: int, ceil: bool) -> int:
-    """ONNX's output size of a pool or conv window along one axis (ceil: the whole formula,
-    without the spec's drop of a window that starts in the right padding)."""
-    span = n + lo + hi - d * (k - 1) - 1
-    return (-(-span // s) if ceil else span // s) + 1
+def nchw_pads(padding) -> list[int]:
+    """(top, bottom, left, right) of an image -> the `pads` input of ONNX's Pad for NCHW."""
+    top, left, bottom, right = onnx_pads(padding)
+    return [0, 0, top, left, 0, 0, bottom, right]
 
 
 class ActivationKinds:
@@ -109,7 +109,7 @@ class ConvKinds(ActivationKinds):
         attrs = self.conv_attrs({**a, "padding": (top, ends[0], left, ends[1])}, a["kernel_size"])
         y = self.op("ConvTranspose", inputs, group=a["groups"], output_padding=extends, **attrs)
         if any(more):
-            y = self.op("Pad", [y, self.const("pads", [0, 0, 0, 0, 0, 0, *more], "int64")])
+            y = self.op("Pad", [y, self.const("pads", nchw_pads((0, more[0], 0, more[1])), "int64")])
         if late_bias:
             bias = self.op("Unsqueeze", [self.weight(node, "bias"), self.const("axes", [1, 2], "int64")])
             y = self.op("Add", [y, bias])
@@ -126,9 +126,7 @@ class ConvKinds(ActivationKinds):
         x, ceil, padding = self.pool_input(node)
         include = bool(a["count_include_pad"])
         if include and ceil and any(padding):
-            pads = onnx_pads(padding)
-            x = self.op("Pad", [x, self.const("pads", [0, 0, *pads[:2], 0, 0, *pads[2:]], "int64")],
-                        main=False)
+            x = self.op("Pad", [x, self.const("pads", nchw_pads(padding), "int64")], main=False)
             padding, include = (0, 0, 0, 0), False
         return self.op("AveragePool", [x], ceil_mode=ceil, count_include_pad=int(include),
                        **self.pool_attrs(a, padding))
@@ -167,7 +165,7 @@ class ConvKinds(ActivationKinds):
             return 0, tuple(padding), tuple(size)
         for i in (0, 1):
             if not ceil[i]:
-                end = (wanted[i] - 1) * a["stride"][i] + a["kernel"][i] - padding[2 * i]
+                end = windows_end(wanted[i], a["kernel"][i], a["stride"][i]) - padding[2 * i]
                 keep[i], pads[2 * i + 1] = min(size[i], end), max(0, end - size[i])
         assert all(self.axis_count(node, pads, keep, i, True) == wanted[i] for i in (0, 1))
         return 1, tuple(pads), tuple(keep)
@@ -176,7 +174,7 @@ class ConvKinds(ActivationKinds):
     def axis_count(node: Node, padding, size, i: int, ceil: bool) -> int:
         a = node.attrs
         return window_count(size[i], a["kernel"][i], a["stride"][i], padding[2 * i],
-                            padding[2 * i + 1], a.get("dilation", (1, 1))[i], ceil)
+                            padding[2 * i + 1], ceil, a.get("dilation", (1, 1))[i])
 
     def global_pool(self, node: Node) -> str:
         op_type = "GlobalAveragePool" if node.attrs["op"] == "avg" else "GlobalMaxPool"
@@ -281,9 +279,8 @@ class ShapeKinds:
                                  self.const("axes", [2, 3], "int64")])
 
     def zeropad_layer(self, node: Node) -> str:
-        pads = onnx_pads(node.attrs["padding"])
-        return self.op("Pad", [self.x(node), self.const("pads", [0, 0, *pads[:2], 0, 0, *pads[2:]],
-                                                        "int64")], mode="constant")
+        pads = self.const("pads", nchw_pads(node.attrs["padding"]), "int64")
+        return self.op("Pad", [self.x(node), pads], mode="constant")
 
     def upsample_layer(self, node: Node) -> str:
         """Resize by the integer factors: nearest as x[o // f] (asymmetric, floor), bilinear

@@ -305,6 +305,13 @@ def test_usage_errors_exit_2(tmp_path, monkeypatch, capsys):
     assert main(["diagram", str(tmp_path / "none.cnn")]) == 2
     assert "cannot read" in capsys.readouterr().err
     assert main(["diagram", "specs/transfer_finetune.cnn", "--stage", "nope"]) == 2
+    assert main(["diagram", str(tmp_path)]) == 2  # a directory as the spec
+    assert "not a regular file" in capsys.readouterr().err
+    out = tmp_path / "lenet5.png"  # a suffix that names no format: not DOT text in a .png
+    assert main(["diagram", "specs/lenet5.cnn", "-o", str(out)]) == 2
+    assert "names no diagram format" in capsys.readouterr().err and not out.exists()
+    assert main(["diagram", "specs/lenet5.cnn", "-o", str(out), "--format", "dot"]) == 0
+    assert out.read_text().startswith("digraph")
     with pytest.raises(SystemExit) as exit_:
         main(["diagram", "specs/lenet5.cnn", "--depth", "0"])
     assert exit_.value.code == 2

@@ -283,6 +283,9 @@ def test_svg_without_graphviz_exits_2_saying_how_to_install_it(tmp_path, monkeyp
     err = capsys.readouterr().err
     assert "apt-get install graphviz" in err and "brew install graphviz" in err
     assert "conda install graphviz" in err and "--format dot, mermaid and html" in err
+    shown = [line.strip() for line in (ROOT / "docs/cli.md").read_text().splitlines()
+             if line.strip().startswith("cnnspec: error: Graphviz")]
+    assert shown and shown[0] in err.splitlines()  # docs/cli.md shows this very line
     assert not out.exists()
     assert main(["diagram", "specs/lenet5.cnn", "--format", "mermaid"]) == 0  # needs nothing
 

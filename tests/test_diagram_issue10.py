@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SPECS = ["specs/lenet5.cnn", "specs/zoo/resnet50.cnn", "specs/transfer_finetune.cnn",
          "specs/two_heads.cnn", "specs/inception_module.cnn", "graph_specs.RESNET", "twice"]
 INLINE = {"graph_specs.RESNET": RESNET,  # merges reading one layer twice: an edge per input
-          "twice": "network Twice\ninput 8x8x3\nc: conv 4 1x1\ns: add c c\nd: concat s c s\n"}
+          "twice": "network Twice\ninput 8x8x3\nc: conv 4 1x1\ns: add c c\nd: concat s c s\n"
+                   "r: leaky_relu alpha=0.2\n"}  # and an activation layer of its own
 
 
 def spec_path(spec: str, tmp_path: Path) -> str:
@@ -109,7 +110,13 @@ def test_dot_has_every_layer_edge_and_instance_of_the_ir(spec, tmp_path, capsys)
         lines = label.split("\n")
         assert lines[0] == node.name and hwc(node.out_shape) in lines
         if node.kind != "input":
-            assert lines[1].split(" -> ")[0] == node.kind
+            kind, *fused = lines[1].split(" -> ")
+            assert kind.split(" ")[0] == node.kind
+            act = node.attrs.get("activation", "linear")
+            if node.kind == "activation":  # a layer of its own: its function, no arrow
+                assert (kind, fused) == (f"activation {act}", [])
+            else:
+                assert fused == ([] if act == "linear" else [act])
             assert f"{node.params:,} params" in label
         assert cluster == innermost_instance(network, node.name)
         assert (attrs.get("peripheries") == "2") == (node.name in network.outputs or (

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ..instances import holders
 from ..instances import summarise as summarise_instances
+from ..kinds import NODE_KINDS
 from ..shapes import shape_text
 from ..summary_view import instance_kind
 from ..summary_view import rows as view_rows
@@ -160,8 +161,13 @@ def _edges(network, shown: dict[str, str], folded: set[str]) -> tuple[tuple[str,
 
 
 def _kind(node) -> str:
+    """`conv -> relu` for a fused activation (where the kind declares one), `activation relu`
+    for an activation layer: the arrow means what it means in the spec."""
     activation = node.attrs.get("activation")
-    return f"{node.kind} -> {activation}" if activation not in (None, "linear") else node.kind
+    if node.kind == "activation":
+        return f"activation {activation}"
+    fused = NODE_KINDS[node.kind].fused_activation and activation not in (None, "linear")
+    return f"{node.kind} -> {activation}" if fused else node.kind
 
 
 def _layer_box(node, output: bool, cluster: str | None) -> Box:

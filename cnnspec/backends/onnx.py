@@ -30,7 +30,7 @@ from ..kinds import NODE_KINDS
 from . import onnx_proto as P
 from .base import Emitter, UnsupportedNode, fused_activation
 from .onnx_kinds import ConvKinds, MergeKinds, NormKinds, ShapeKinds
-from .onnx_layouts import onnx_tensor
+from .onnx_layouts import onnx_tensor, per_channel
 
 OPSET = 22
 IR_VERSION = 10
@@ -183,10 +183,7 @@ class OnnxEmitter(ConvKinds, NormKinds, ShapeKinds, MergeKinds, Emitter):
     def channel_const(self, node: Node, what: str, values) -> str:
         """Per-channel numbers (or one number) broadcast over the node's value: (C, 1, 1) for
         an image in NCHW, (F,) for a flat vector."""
-        array = self.np.asarray(values, dtype="float32")
-        if array.ndim == 1 and len(node.out_shape) == 3:
-            array = array.reshape(-1, 1, 1)
-        return self.const(what, array)
+        return self.const(what, per_channel(node, self.np.asarray(values, dtype="float32")))
 
     def declare_shape(self, node: Node) -> None:
         """State the shape of the node's value in the graph (value_info), for an operator whose

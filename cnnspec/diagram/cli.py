@@ -101,7 +101,7 @@ def add_arguments(p) -> None:
     from ..cli import positive
     p.add_argument("file", metavar="FILE", help="the .cnn spec file (- reads it from standard input)")
     p.add_argument("-o", "--output", metavar="OUT", help="write here (atomically; never over the "
-                   "spec) instead of stdout; its suffix picks the format: .dot .gv .svg .mmd .html")
+                   "spec) instead of stdout; its suffix picks the format: " + " ".join(SUFFIXES))
     p.add_argument("--format", choices=FORMATS, help="dot (Graphviz source), svg (needs Graphviz's "
                    "dot), mermaid (a flowchart for Markdown) or html (one self-contained page, "
                    "blocks fold and open on a click); default: from -o's suffix, else dot")

@@ -371,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    if sys.stdout is None:  # started with stdout closed (`>&-`): not an AttributeError traceback
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the process: print() drops it too)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

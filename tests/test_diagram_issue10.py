@@ -327,6 +327,17 @@ def test_usage_errors_exit_2(tmp_path, monkeypatch, capsys):
     assert exit_.value.code == 2
 
 
+def test_a_closed_stdout_is_no_traceback(tmp_path):
+    """Started with stdout closed (`>&-`): -o still writes the file, exit 0, and stderr says so
+    (before, every command died of an AttributeError on sys.stdout None)."""
+    out = tmp_path / "x.mmd"
+    done = subprocess.run([sys.executable, "-m", "cnnspec", "diagram", "specs/lenet5.cnn", "-o", str(out)],
+                          cwd=ROOT, stderr=subprocess.PIPE, text=True, preexec_fn=lambda: os.close(1),
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60, check=False)
+    assert done.returncode == 0 and done.stderr == f"wrote {out} (mermaid, 8 layers)\n", done.stderr
+    assert out.read_text().startswith("flowchart TD")
+
+
 def test_diagram_imports_no_framework():
     code = ("import sys; from cnnspec.cli import main; "
             "[main(['diagram', 'specs/zoo/resnet50.cnn', '--format', f]) for f in "

@@ -373,3 +373,25 @@ def test_verify_fails_on_a_sabotaged_model(monkeypatch):
     report = verify_network(net, ["numpy", "onnx"], "float32")
     assert not report.ok
     assert report.first_divergence().layer == victim
+
+
+def test_the_operator_table_of_the_docs_is_what_the_exporter_writes():
+    """docs/backends.md, "Operator mapping": every node kind and activation has a row, and the
+    operator named after each layer of every case is one its row names."""
+    from cnnspec.kinds import ACTIVATIONS
+    from cnnspec.kinds.base import activation_name
+    text = (ROOT / "docs/backends.md").read_text()
+    section = text[text.index("### Operator mapping"):text.index("**Ceil mode.**")]
+    rows = {}
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            names, operators = line[2:].split(" | ", 1)
+            rows.update((name, operators) for name in re.findall(r"`(\w+)`", names))
+    assert set(NODE_KINDS) - {"activation"} <= set(rows)
+    assert {activation_name(a) for a in ACTIVATIONS} <= set(rows)
+    for kind in sorted(CASES):
+        net = CASES[kind]()
+        main_ops = {n.name: n.op_type for n in export(net, seed=0).graph.node}
+        for node in (n for n in net.layers if n.kind == kind):
+            row = rows[node.attrs["activation"] if kind == "activation" else kind]
+            assert f"`{main_ops[node.name]}" in row, (kind, node.name, main_ops[node.name], row)

@@ -188,11 +188,8 @@ def cmd_compile(args) -> int:
     network = pick_stage(network, args.stage)
     inputs = {args.file} | {node.span.file for node in network.layers}  # the spec and its imports
     if args.target == "onnx":  # a binary model, written by backends/onnx_cli.py
-        from .backends.onnx_cli import OnnxUsageError, run
-        try:
-            return run(args, network, source, inputs)
-        except OnnxUsageError as err:
-            raise UsageError(str(err)) from None
+        from .backends.onnx_cli import run
+        return run(args, network, source, inputs)
     code = compile_network(network, args.target)
     if args.output in (None, "-"):
         sys.stdout.write(code)
@@ -398,6 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    if sys.stdout is None:  # started with stdout closed (`>&-`): not an AttributeError traceback
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the process: print() drops it too)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

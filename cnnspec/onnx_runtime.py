@@ -58,29 +58,31 @@ def to_nhwc(array):
 
 def with_layer_outputs(model, network: Network):
     """A copy of `model` whose graph outputs are every layer's tensor, in layer order."""
-    from .backends.onnx import value_shape
-    from .backends.onnx_proto import add_value_info
     probe = type(model)()
     probe.CopyFrom(model)
     del probe.graph.output[:]
-    for node in network.layers:
-        add_value_info(probe.graph.output, node.name, value_shape(node.out_shape))
+    add_layer_outputs(probe.graph.output, network)
     return probe
+
+
+def add_layer_outputs(outputs, network: Network) -> None:
+    """Every layer's tensor, in layer order, as graph outputs (value infos of their shapes)."""
+    from .backends.onnx import value_shape
+    from .backends.onnx_proto import add_value_info
+    for node in network.layers:
+        add_value_info(outputs, node.name, value_shape(node.out_shape))
 
 
 def layer_outputs_bytes(model, network: Network) -> bytes:
     """The bytes of `model` with every layer's tensor as a graph output: its outputs are
     replaced while it is serialised and put back after (no copy of the weights is made)."""
-    from .backends.onnx import value_shape
-    from .backends.onnx_proto import add_value_info
     outputs = model.graph.output
     saved = [type(o)() for o in outputs]
     for copy, output in zip(saved, outputs):
         copy.CopyFrom(output)
     del outputs[:]
     try:
-        for node in network.layers:
-            add_value_info(outputs, node.name, value_shape(node.out_shape))
+        add_layer_outputs(outputs, network)
         return model.SerializeToString()
     finally:
         del outputs[:]

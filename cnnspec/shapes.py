@@ -27,8 +27,20 @@ class AxisResult:
     exact: bool
 
 
+def windows_end(out: int, f: int, s: int, d: int = 1) -> int:
+    """One past the last row that `out` windows read, counted from the start of the padding."""
+    return (out - 1) * s + effective_kernel(f, d)
+
+
+def window_count(n: int, f: int, s: int, lo: int, hi: int, ceil: bool, d: int = 1) -> int:
+    """The plain formula's count, floor or ceil (as ONNX's pools count: in ceil mode without
+    pool_output's drop of a window that starts in the right padding)."""
+    span = n + lo + hi - effective_kernel(f, d)
+    return (-(-span // s) if ceil else span // s) + 1
+
+
 def _axis_result(n: int, f: int, s: int, lo: int, out: int, exact: bool, d: int) -> AxisResult:
-    last_end = (out - 1) * s + effective_kernel(f, d)  # one past the last window's last row
+    last_end = windows_end(out, f, s, d)  # one past the last window's last row
     return AxisResult(out, max(0, n + lo - last_end) if out >= 1 else 0, exact)
 
 

@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SPECS = ["specs/lenet5.cnn", "specs/zoo/resnet50.cnn", "specs/transfer_finetune.cnn",
          "specs/two_heads.cnn", "specs/inception_module.cnn", "graph_specs.RESNET", "twice"]
 INLINE = {"graph_specs.RESNET": RESNET,  # merges reading one layer twice: an edge per input
-          "twice": "network Twice\ninput 8x8x3\nc: conv 4 1x1\ns: add c c\nd: concat s c s\n"}
+          "twice": "network Twice\ninput 8x8x3\nc: conv 4 1x1\ns: add c c\nd: concat s c s\n"
+                   "r: leaky_relu alpha=0.2\n"}  # and an activation layer of its own
 
 
 def spec_path(spec: str, tmp_path: Path) -> str:
@@ -109,7 +110,13 @@ def test_dot_has_every_layer_edge_and_instance_of_the_ir(spec, tmp_path, capsys)
         lines = label.split("\n")
         assert lines[0] == node.name and hwc(node.out_shape) in lines
         if node.kind != "input":
-            assert lines[1].split(" -> ")[0] == node.kind
+            kind, *fused = lines[1].split(" -> ")
+            assert kind.split(" ")[0] == node.kind
+            act = node.attrs.get("activation", "linear")
+            if node.kind == "activation":  # a layer of its own: its function, no arrow
+                assert (kind, fused) == (f"activation {act}", [])
+            else:
+                assert fused == ([] if act == "linear" else [act])
             assert f"{node.params:,} params" in label
         assert cluster == innermost_instance(network, node.name)
         assert (attrs.get("peripheries") == "2") == (node.name in network.outputs or (
@@ -283,6 +290,9 @@ def test_svg_without_graphviz_exits_2_saying_how_to_install_it(tmp_path, monkeyp
     err = capsys.readouterr().err
     assert "apt-get install graphviz" in err and "brew install graphviz" in err
     assert "conda install graphviz" in err and "--format dot, mermaid and html" in err
+    shown = [line.strip() for line in (ROOT / "docs/cli.md").read_text().splitlines()
+             if line.strip().startswith("cnnspec: error: Graphviz")]
+    assert shown and shown[0] in err.splitlines()  # docs/cli.md shows this very line
     assert not out.exists()
     assert main(["diagram", "specs/lenet5.cnn", "--format", "mermaid"]) == 0  # needs nothing
 
@@ -305,9 +315,27 @@ def test_usage_errors_exit_2(tmp_path, monkeypatch, capsys):
     assert main(["diagram", str(tmp_path / "none.cnn")]) == 2
     assert "cannot read" in capsys.readouterr().err
     assert main(["diagram", "specs/transfer_finetune.cnn", "--stage", "nope"]) == 2
+    assert main(["diagram", str(tmp_path)]) == 2  # a directory as the spec
+    assert "not a regular file" in capsys.readouterr().err
+    out = tmp_path / "lenet5.png"  # a suffix that names no format: not DOT text in a .png
+    assert main(["diagram", "specs/lenet5.cnn", "-o", str(out)]) == 2
+    assert "names no diagram format" in capsys.readouterr().err and not out.exists()
+    assert main(["diagram", "specs/lenet5.cnn", "-o", str(out), "--format", "dot"]) == 0
+    assert out.read_text().startswith("digraph")
     with pytest.raises(SystemExit) as exit_:
         main(["diagram", "specs/lenet5.cnn", "--depth", "0"])
     assert exit_.value.code == 2
+
+
+def test_a_closed_stdout_is_no_traceback(tmp_path):
+    """Started with stdout closed (`>&-`): -o still writes the file, exit 0, and stderr says so
+    (before, every command died of an AttributeError on sys.stdout None)."""
+    out = tmp_path / "x.mmd"
+    done = subprocess.run([sys.executable, "-m", "cnnspec", "diagram", "specs/lenet5.cnn", "-o", str(out)],
+                          cwd=ROOT, stderr=subprocess.PIPE, text=True, preexec_fn=lambda: os.close(1),
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60, check=False)
+    assert done.returncode == 0 and done.stderr == f"wrote {out} (mermaid, 8 layers)\n", done.stderr
+    assert out.read_text().startswith("flowchart TD")
 
 
 def test_diagram_imports_no_framework():

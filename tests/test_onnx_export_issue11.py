@@ -310,6 +310,27 @@ def test_compile_without_output_is_a_usage_error_and_dash_writes_the_bytes(tmp_p
     assert done.returncode == 2 and b"--target onnx only" in done.stderr
 
 
+def test_unwritable_outputs_and_unreadable_inputs_exit_2_leaving_files_intact(tmp_path, capsys):
+    """-o over the spec, into a missing folder, or a directory; a directory or a missing file
+    as the spec or the weights: exit 2 with the path, no traceback, the spec unchanged."""
+    spec = tmp_path / "lenet5.cnn"
+    text = (ROOT / "specs/lenet5.cnn").read_text()
+    spec.write_text(text)
+    compile_onnx = ["compile", "--target", "onnx"]
+    for out in (spec, tmp_path / "missing" / "m.onnx", tmp_path):
+        assert cli.main([*compile_onnx, str(spec), "-o", str(out)]) == 2
+        assert capsys.readouterr().err.startswith(f"cnnspec: error: cannot write {out}: ")
+    assert spec.read_text() == text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lenet5.cnn"]  # no temporary left
+    out = str(tmp_path / "m.onnx")
+    for args in ([str(tmp_path)], [str(tmp_path / "none.cnn")], [str(spec), "--weights", str(tmp_path)],
+                 [str(spec), "--weights", str(tmp_path / "none.safetensors")]):
+        assert cli.main([*compile_onnx, *args, "-o", out]) == 2, args
+        err = capsys.readouterr().err
+        assert "cannot read" in err and "Traceback" not in err, err
+    assert not (tmp_path / "m.onnx").exists()
+
+
 def test_compile_with_weights_stores_them(tmp_path):
     net = cnnspec.load(ROOT / "specs" / "lenet5.cnn")
     params = W.init_weights(net, seed=7)
@@ -352,3 +373,25 @@ def test_verify_fails_on_a_sabotaged_model(monkeypatch):
     report = verify_network(net, ["numpy", "onnx"], "float32")
     assert not report.ok
     assert report.first_divergence().layer == victim
+
+
+def test_the_operator_table_of_the_docs_is_what_the_exporter_writes():
+    """docs/backends.md, "Operator mapping": every node kind and activation has a row, and the
+    operator named after each layer of every case is one its row names."""
+    from cnnspec.kinds import ACTIVATIONS
+    from cnnspec.kinds.base import activation_name
+    text = (ROOT / "docs/backends.md").read_text()
+    section = text[text.index("### Operator mapping"):text.index("**Ceil mode.**")]
+    rows = {}
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            names, operators = line[2:].split(" | ", 1)
+            rows.update((name, operators) for name in re.findall(r"`(\w+)`", names))
+    assert set(NODE_KINDS) - {"activation"} <= set(rows)
+    assert {activation_name(a) for a in ACTIVATIONS} <= set(rows)
+    for kind in sorted(CASES):
+        net = CASES[kind]()
+        main_ops = {n.name: n.op_type for n in export(net, seed=0).graph.node}
+        for node in (n for n in net.layers if n.kind == kind):
+            row = rows[node.attrs["activation"] if kind == "activation" else kind]
+            assert f"`{main_ops[node.name]}" in row, (kind, node.name, main_ops[node.name], row)

@@ -57,8 +57,13 @@ def reports(capsys, *args) -> list[dict]:
 # --- the shipped files -------------------------------------------------------------------
 
 def test_shipped_schemas_are_what_the_models_generate():
+    from cnnspec.report_models import REPORTS
     gen = runpy.run_path(str(ROOT / "scripts/gen_schemas.py"), run_name="gen_schemas")
     assert gen["stale"]() == []
+    # the models' reports are the shipped ones (report_schemas.NAMES names them without pydantic)
+    assert tuple(REPORTS) == report_schemas.NAMES
+    assert sorted(p.name for p in report_schemas.FOLDER.iterdir()) == sorted(
+        f"{name}.schema.json" for name in report_schemas.NAMES)
     for name in report_schemas.NAMES:
         shipped = report_schemas.path(name).read_text()
         assert shipped == gen["rendered"](name)

@@ -26,10 +26,11 @@ the onnx package's __init__ (whose ml_dtypes import would cost more than the who
 from __future__ import annotations
 
 from ..ir import Network, Node
+from ..kinds import NODE_KINDS
 from . import onnx_proto as P
-from .base import Emitter, UnsupportedNode
+from .base import Emitter, UnsupportedNode, fused_activation
 from .onnx_kinds import ConvKinds, MergeKinds, NormKinds, ShapeKinds
-from .onnx_layouts import onnx_tensor
+from .onnx_layouts import onnx_tensor, per_channel
 
 OPSET = 22
 IR_VERSION = 10
@@ -114,10 +115,13 @@ class OnnxEmitter(ConvKinds, NormKinds, ShapeKinds, MergeKinds, Emitter):
         return super().emit(node)
 
     def layer_ops(self, node: Node) -> None:
-        """The operators of one layer; its value ends in the tensor named after it."""
+        """The operators of one layer, then its fused activation's; its value ends in the tensor
+        named after it."""
         self.layer = node
         before = len(self.graph.node)
         out = self.emit(node)
+        if NODE_KINDS[node.kind].fused_activation:  # the kind declares it, once
+            out = self.activate(out, *fused_activation(node))
         if len(self.graph.node) == before or list(self.graph.node[-1].output) != [out]:
             out = self.op("Identity", [out])  # the layer's value is its input's tensor
         self.rename_output(self.graph.node[-1], out, node.name)
@@ -179,10 +183,7 @@ class OnnxEmitter(ConvKinds, NormKinds, ShapeKinds, MergeKinds, Emitter):
     def channel_const(self, node: Node, what: str, values) -> str:
         """Per-channel numbers (or one number) broadcast over the node's value: (C, 1, 1) for
         an image in NCHW, (F,) for a flat vector."""
-        array = self.np.asarray(values, dtype="float32")
-        if array.ndim == 1 and len(node.out_shape) == 3:
-            array = array.reshape(-1, 1, 1)
-        return self.const(what, array)
+        return self.const(what, per_channel(node, self.np.asarray(values, dtype="float32")))
 
     def declare_shape(self, node: Node) -> None:
         """State the shape of the node's value in the graph (value_info), for an operator whose

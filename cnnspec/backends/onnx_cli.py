@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import sys
 
-EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+from ..cli import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, UsageError
+
 CODE = "E601"  # a layer ONNX's operators cannot express (docs/cli.md, "Diagnostic codes")
-
-
-class OnnxUsageError(Exception):
-    """Bad use of compile's ONNX options; the CLI prints it and exits 2."""
 
 
 def add_arguments(p) -> None:
@@ -74,7 +71,7 @@ def write(args, pieces: list, inputs: set, network) -> int:
     try:
         write_atomic(args.output, pieces, protect=inputs)
     except OSError as err:
-        raise OnnxUsageError(f"cannot write {args.output}: {err.strerror or err}") from None
+        raise UsageError(f"cannot write {args.output}: {err.strerror or err}") from None
     length = sum(memoryview(p).nbytes for p in pieces)
     size = f"{length / 1e6:.1f} MB" if length >= 100_000 else f"{length:,} bytes"
     print(printable(f"wrote {args.output} (onnx opset {OPSET}, {len(network.layers):,} layers, {size})"),

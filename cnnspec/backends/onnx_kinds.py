@@ -1,7 +1,8 @@
 """The ONNX emitter's kind methods, one family per mixin (backends/onnx.py holds the builder).
 
 Each `<kind>_layer(node)` adds the operators of one layer through `self.op` (the first that is
-not marked `main=False` is named after the layer) and returns the tensor holding its value.
+not marked `main=False` is named after the layer) and returns the tensor holding its value (before
+its fused activation: OnnxEmitter.layer_ops adds that for the kinds that declare one).
 Images are NCHW, flat values in the spec's NHWC flatten order. Spec padding is
 ``(top, bottom, left, right)``; ONNX's ``pads`` are ``[top, left, bottom, right]``.
 """
@@ -9,7 +10,7 @@ Images are NCHW, flat values in the spec's NHWC flatten order. Spec padding is
 from __future__ import annotations
 
 from ..ir import Node
-from .base import fused_activation
+from ..shapes import window_count, windows_end
 
 # activation -> (operator, attributes) for those that are one operator
 ACTIVATION_OPS = {
@@ -31,11 +32,10 @@ def onnx_pads(padding) -> list[int]:
     return [top, left, bottom, right]
 
 
-def window_count(n: int, k: int, s: int, lo: int, hi: int, d: int, ceil: bool) -> int:
-    """ONNX's output size of a pool or conv window along one axis (ceil: the whole formula,
-    without the spec's drop of a window that starts in the right padding)."""
-    span = n + lo + hi - d * (k - 1) - 1
-    return (-(-span // s) if ceil else span // s) + 1
+def nchw_pads(padding) -> list[int]:
+    """(top, bottom, left, right) of an image -> the `pads` input of ONNX's Pad for NCHW."""
+    top, left, bottom, right = onnx_pads(padding)
+    return [0, 0, top, left, 0, 0, bottom, right]
 
 
 class ActivationKinds:
@@ -54,9 +54,6 @@ class ActivationKinds:
             return self.op("Mul", [x, self.op("Sigmoid", [x])])
         return self.unsupported(self.layer, f"no ONNX operators for the activation '{name}'")
 
-    def fused(self, node: Node, x: str) -> str:
-        return self.activate(x, *fused_activation(node))
-
     def activation_layer(self, node: Node) -> str:
         return self.activate(self.x(node), node.attrs["activation"], node.attrs["alpha"])
 
@@ -72,7 +69,7 @@ class ConvKinds(ActivationKinds):
         if a["bias"]:
             inputs.append(self.weight(node, "bias"))
         y = self.op("Conv", inputs, group=a["groups"], **self.conv_attrs(a, a["kernel"]))
-        return self.fused(node, y)
+        return y
 
     def depthwise_layer(self, node: Node) -> str:
         a, channels = node.attrs, node.in_shape[2]
@@ -80,7 +77,7 @@ class ConvKinds(ActivationKinds):
         if a["bias"]:
             inputs.append(self.weight(node, "bias"))
         y = self.op("Conv", inputs, group=channels, **self.conv_attrs(a, a["kernel"]))
-        return self.fused(node, y)
+        return y
 
     def separable_layer(self, node: Node) -> str:
         """A depthwise Conv (group=C, no bias) named after the layer, then a 1x1 Conv."""
@@ -90,7 +87,7 @@ class ConvKinds(ActivationKinds):
         inputs = [y, self.weight(node, "pointwise_kernel")]
         if a["bias"]:
             inputs.append(self.weight(node, "bias"))
-        return self.fused(node, self.op("Conv", inputs, kernel_shape=[1, 1]))
+        return self.op("Conv", inputs, kernel_shape=[1, 1])
 
     def convtranspose_layer(self, node: Node) -> str:
         """ConvTranspose: ONNX's pads crop the whole output, zero-extended by output_padding,
@@ -112,11 +109,11 @@ class ConvKinds(ActivationKinds):
         attrs = self.conv_attrs({**a, "padding": (top, ends[0], left, ends[1])}, a["kernel_size"])
         y = self.op("ConvTranspose", inputs, group=a["groups"], output_padding=extends, **attrs)
         if any(more):
-            y = self.op("Pad", [y, self.const("pads", [0, 0, 0, 0, 0, 0, *more], "int64")])
+            y = self.op("Pad", [y, self.const("pads", nchw_pads((0, more[0], 0, more[1])), "int64")])
         if late_bias:
             bias = self.op("Unsqueeze", [self.weight(node, "bias"), self.const("axes", [1, 2], "int64")])
             y = self.op("Add", [y, bias])
-        return self.fused(node, y)
+        return y
 
     def maxpool_layer(self, node: Node) -> str:
         x, ceil, padding = self.pool_input(node)
@@ -129,9 +126,7 @@ class ConvKinds(ActivationKinds):
         x, ceil, padding = self.pool_input(node)
         include = bool(a["count_include_pad"])
         if include and ceil and any(padding):
-            pads = onnx_pads(padding)
-            x = self.op("Pad", [x, self.const("pads", [0, 0, *pads[:2], 0, 0, *pads[2:]], "int64")],
-                        main=False)
+            x = self.op("Pad", [x, self.const("pads", nchw_pads(padding), "int64")], main=False)
             padding, include = (0, 0, 0, 0), False
         return self.op("AveragePool", [x], ceil_mode=ceil, count_include_pad=int(include),
                        **self.pool_attrs(a, padding))
@@ -170,7 +165,7 @@ class ConvKinds(ActivationKinds):
             return 0, tuple(padding), tuple(size)
         for i in (0, 1):
             if not ceil[i]:
-                end = (wanted[i] - 1) * a["stride"][i] + a["kernel"][i] - padding[2 * i]
+                end = windows_end(wanted[i], a["kernel"][i], a["stride"][i]) - padding[2 * i]
                 keep[i], pads[2 * i + 1] = min(size[i], end), max(0, end - size[i])
         assert all(self.axis_count(node, pads, keep, i, True) == wanted[i] for i in (0, 1))
         return 1, tuple(pads), tuple(keep)
@@ -179,7 +174,7 @@ class ConvKinds(ActivationKinds):
     def axis_count(node: Node, padding, size, i: int, ceil: bool) -> int:
         a = node.attrs
         return window_count(size[i], a["kernel"][i], a["stride"][i], padding[2 * i],
-                            padding[2 * i + 1], a.get("dilation", (1, 1))[i], ceil)
+                            padding[2 * i + 1], ceil, a.get("dilation", (1, 1))[i])
 
     def global_pool(self, node: Node) -> str:
         op_type = "GlobalAveragePool" if node.attrs["op"] == "avg" else "GlobalMaxPool"
@@ -194,8 +189,8 @@ class ConvKinds(ActivationKinds):
         if node.attrs["bias"]:
             inputs.append(self.weight(node, "bias"))
         if node.attrs.get("per_pixel"):
-            return self.fused(node, self.op("Conv", inputs, kernel_shape=[1, 1]))
-        return self.fused(node, self.op("Gemm", inputs))
+            return self.op("Conv", inputs, kernel_shape=[1, 1])
+        return self.op("Gemm", inputs)
 
 
 class NormKinds:
@@ -209,7 +204,7 @@ class NormKinds:
         y = self.op("BatchNormalization", [self.x(node), scale, bias, self.weight(node, "moving_mean"),
                                            self.weight(node, "moving_variance")],
                     epsilon=float(a["eps"]))
-        return self.fused(node, y)
+        return y
 
     def layernorm_layer(self, node: Node) -> str:
         """LayerNormalization over the last axis: of an image, with the channels moved last."""
@@ -222,7 +217,7 @@ class NormKinds:
         y = self.op("LayerNormalization", inputs, axis=-1, epsilon=float(a["eps"]))
         if image:
             y = self.op("Transpose", [y], perm=[0, 3, 1, 2])
-        return self.fused(node, y)
+        return y
 
     def normalize_layer(self, node: Node) -> str:
         """(x - mean) / max(sqrt(variance), 1e-7), from the spec's numbers or its weights."""
@@ -284,9 +279,8 @@ class ShapeKinds:
                                  self.const("axes", [2, 3], "int64")])
 
     def zeropad_layer(self, node: Node) -> str:
-        pads = onnx_pads(node.attrs["padding"])
-        return self.op("Pad", [self.x(node), self.const("pads", [0, 0, *pads[:2], 0, 0, *pads[2:]],
-                                                        "int64")], mode="constant")
+        pads = self.const("pads", nchw_pads(node.attrs["padding"]), "int64")
+        return self.op("Pad", [self.x(node), pads], mode="constant")
 
     def upsample_layer(self, node: Node) -> str:
         """Resize by the integer factors: nearest as x[o // f] (asymmetric, floor), bilinear
@@ -310,10 +304,10 @@ class ShapeKinds:
 class MergeKinds:
     def add_layer(self, node: Node) -> str:
         op_type = "Add" if len(node.inputs) == 2 else "Sum"
-        return self.fused(node, self.op(op_type, list(node.inputs)))
+        return self.op(op_type, list(node.inputs))
 
     def concat_layer(self, node: Node) -> str:
-        return self.fused(node, self.op("Concat", list(node.inputs), axis=1))
+        return self.op("Concat", list(node.inputs), axis=1)
 
     def multiply_layer(self, node: Node) -> str:
         """Mul, one per further input; a flat (C,) gate of an image is unsqueezed to
@@ -326,4 +320,4 @@ class MergeKinds:
         y = terms[0]
         for term in terms[1:]:
             y = self.op("Mul", [y, term])
-        return self.fused(node, y)
+        return y

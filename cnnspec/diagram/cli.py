@@ -1,8 +1,8 @@
 """`cnnspec diagram FILE`: a picture of the checked network (DOT, SVG, Mermaid or HTML).
 
-The format is --format, else the suffix of -o (.dot/.gv, .svg, .mmd, .html/.htm), else DOT on
-standard output. A spec with errors prints its diagnostics and exits 1 writing nothing;
-a missing Graphviz (for svg), an unreadable spec or an unwritable -o exits 2."""
+The format is --format, else the suffix of -o (.dot/.gv, .svg, .mmd, .html/.htm; another
+suffix is a usage error), else DOT. A spec with errors prints its diagnostics and exits 1
+writing nothing; a missing Graphviz (for svg), an unreadable spec or an unwritable -o exits 2."""
 
 from __future__ import annotations
 
@@ -16,11 +16,16 @@ HTML_DEPTH = 1  # the page opens with the top-level blocks folded (one click ope
 
 
 def pick_format(given: str | None, output: str | None) -> str:
+    """--format, else -o's suffix (none: dot); a suffix that names no format is a usage error,
+    not DOT text in a file called x.png."""
     if given:
         return given
-    if output and output != "-":
-        return SUFFIXES.get(os.path.splitext(output)[1].lower(), "dot")
-    return "dot"
+    suffix = os.path.splitext(output)[1].lower() if output and output != "-" else ""
+    if suffix and suffix not in SUFFIXES:
+        from ..cli import UsageError
+        raise UsageError(f"-o {output}: the suffix {suffix} names no diagram format (use "
+                         f"{' '.join(SUFFIXES)}, or give --format)")
+    return SUFFIXES.get(suffix, "dot")
 
 
 def pick_depth(args, fmt: str) -> int | None:
@@ -96,7 +101,7 @@ def add_arguments(p) -> None:
     from ..cli import positive
     p.add_argument("file", metavar="FILE", help="the .cnn spec file (- reads it from standard input)")
     p.add_argument("-o", "--output", metavar="OUT", help="write here (atomically; never over the "
-                   "spec) instead of stdout; its suffix picks the format: .dot .gv .svg .mmd .html")
+                   "spec) instead of stdout; its suffix picks the format: " + " ".join(SUFFIXES))
     p.add_argument("--format", choices=FORMATS, help="dot (Graphviz source), svg (needs Graphviz's "
                    "dot), mermaid (a flowchart for Markdown) or html (one self-contained page, "
                    "blocks fold and open on a click); default: from -o's suffix, else dot")

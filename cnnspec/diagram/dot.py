@@ -21,12 +21,7 @@ def quote(text: str) -> str:
 
 def render(diagram) -> str:
     lines = [f"digraph {quote(diagram.name)} {{", HEADER.format(title=quote(diagram.name))]
-    children: dict[str | None, list] = {}
-    for cluster in diagram.clusters:
-        children.setdefault(cluster.parent, []).append(cluster)
-    members: dict[str | None, list] = {}
-    for box in diagram.boxes:
-        members.setdefault(box.cluster, []).append(box)
+    children, members = diagram.nesting()
     _contents(lines, None, children, members, "  ")
     lines.extend(f"  {quote(a)} -> {quote(b)};" for a, b in diagram.edges)
     lines.extend(_legend(diagram))

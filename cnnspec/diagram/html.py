@@ -33,7 +33,7 @@ class Page:
         self.boxes = {b.id: b for b in self.diagram.boxes}
         self.folds = model.folded_boxes(network)
         self.labels = {c.id: c.label for c in self.diagram.clusters}
-        self.edges = [(s, n.name) for n in network.layers for s in n.inputs]
+        self.edges = list(self.diagram.edges)  # every connection: nothing is folded in it
         self.plan = layout.plan([(b.id, b.cluster) for b in self.diagram.boxes],
                                 [(c.id, c.parent) for c in self.diagram.clusters], self.edges)
         self.sizes = {name: box_size(b) for name, b in self.boxes.items()}

@@ -10,7 +10,7 @@ an instance is folded or opened is only its size, and `pack` turns sizes into po
 each rank one row, rows stacked top to bottom, each row centred in its container.
 
 The page's script repeats `pack` and `edge_path` (the same integer arithmetic, in
-html_script.js) when a click folds or opens an instance; the browser test checks that both
+page.js) when a click folds or opens an instance; the browser test checks that both
 give the same positions. Everything is linear in layers + connections x nesting depth.
 """
 

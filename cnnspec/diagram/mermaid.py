@@ -21,12 +21,7 @@ def render(diagram) -> str:
     ids = {box.id: f"n{i}" for i, box in enumerate(diagram.boxes)}
     cluster_ids = {c.id: f"c{i}" for i, c in enumerate(diagram.clusters)}
     out = ["flowchart TD"]
-    children: dict[str | None, list] = {}
-    for cluster in diagram.clusters:
-        children.setdefault(cluster.parent, []).append(cluster)
-    members: dict[str | None, list] = {}
-    for box in diagram.boxes:
-        members.setdefault(box.cluster, []).append(box)
+    children, members = diagram.nesting()
     _contents(out, None, children, members, ids, cluster_ids, "  ")
     out.extend(f"  {ids[a]} --> {ids[b]}" for a, b in diagram.edges)
     out.extend(_legend(diagram))

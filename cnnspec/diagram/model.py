@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ..instances import holders
 from ..instances import summarise as summarise_instances
+from ..kinds import NODE_KINDS
 from ..shapes import shape_text
 from ..summary_view import instance_kind
 from ..summary_view import rows as view_rows
@@ -71,6 +72,16 @@ class Diagram:
     boxes: tuple[Box, ...]              # in the network's topological order
     edges: tuple[tuple[str, str], ...]  # (from box, to box), one per connection shown
     clusters: tuple[Cluster, ...]       # outermost first
+
+    def nesting(self) -> tuple[dict, dict]:
+        """(parent -> its nested clusters, cluster -> its boxes), None keying the top level."""
+        children: dict[str | None, list[Cluster]] = {}
+        for cluster in self.clusters:
+            children.setdefault(cluster.parent, []).append(cluster)
+        members: dict[str | None, list[Box]] = {}
+        for box in self.boxes:
+            members.setdefault(box.cluster, []).append(box)
+        return children, members
 
 
 def build(network, depth: int | None = None) -> Diagram:
@@ -150,8 +161,13 @@ def _edges(network, shown: dict[str, str], folded: set[str]) -> tuple[tuple[str,
 
 
 def _kind(node) -> str:
+    """`conv -> relu` for a fused activation (where the kind declares one), `activation relu`
+    for an activation layer: the arrow means what it means in the spec."""
     activation = node.attrs.get("activation")
-    return f"{node.kind} -> {activation}" if activation not in (None, "linear") else node.kind
+    if node.kind == "activation":
+        return f"activation {activation}"
+    fused = NODE_KINDS[node.kind].fused_activation and activation not in (None, "linear")
+    return f"{node.kind} -> {activation}" if fused else node.kind
 
 
 def _layer_box(node, output: bool, cluster: str | None) -> Box:

@@ -271,11 +271,13 @@ def recording():
 def torch_counts(model) -> tuple[int, int]:
     """(all, trainable): parameters plus the buffers that are portable weights: batch-norm
     running statistics (not num_batches_tracked) and a Normalization's mean, variance, count
-    (not _partial_affine's constant ones and zeros)."""
+    (not _partial_affine's constant ones and zeros, nor a fixed Normalization's constants: buffers
+    that are not persistent, so not in the state dict)."""
     stats = sum(b.numel() for module in model.modules()
                 for name, b in module.named_buffers(recurse=False)
                 if name in ("running_mean", "running_var")
-                or type(module).__name__ == "Normalization")
+                or (type(module).__name__ == "Normalization"
+                    and name not in module._non_persistent_buffers_set))
     params = list(model.parameters())
     return (sum(p.numel() for p in params) + stats,
             sum(p.numel() for p in params if p.requires_grad))

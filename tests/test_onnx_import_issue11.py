@@ -25,6 +25,7 @@ from torch import nn
 
 import cnnspec
 from cnnspec.cli import main
+from cnnspec.formatter import format_text
 
 TOLERANCE = 1e-4
 
@@ -149,6 +150,7 @@ def test_resnet_round_trip_keeps_batch_norm(resnet):
     assert "layer2_downsample_0: conv 16 1x1 stride=2" in text  # the projection, named by PyTorch
     assert "layer1:              add layer1_bn2 maxpool -> relu" in text  # the identity shortcut
     assert "bias=false from=layer1" in text  # the projection reads the block's input
+    assert format_text(text) == text  # written in `cnnspec fmt`'s canonical layout
     total, trainable = torch_counts(model)
     assert f"expect params == {total}\n" in text and f"expect trainable_params == {trainable}\n" in text
     numpy_model = cnnspec.build(network, "numpy", weights=str(weights))

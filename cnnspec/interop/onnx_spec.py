@@ -19,13 +19,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..formatter import format_text
 from ..ir import Network
 from .onnx_layers import Layer, Translation
 
 RESERVED = frozenset({"input", "output", "in", "block", "end", "repeat", "if", "first", "last",
                       "network", "expect", "freeze", "unfreeze", "stage", "import", "use", "from"})
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-COMMENT_COLUMN = 72  # shape comments line up here, or after a longer line
+
 
 
 class SpecProblems(ValueError):
@@ -112,23 +113,21 @@ def header(tr: Translation, name: str, source: str) -> list[str]:
 
 def render(tr: Translation, name: str, source: str, network: Network | None = None) -> str:
     lines, names = layer_lines(tr)
-    width = min(max(len(n) for n, _ in lines) + 2, 28)
-    rows = [f"{n + ':':<{width}}{b}" for n, b in lines]
+    rows = [f"{n}: {b}" for n, b in lines]  # aligned by `cnnspec fmt`'s layout (build_spec)
     outputs = [names[o] for o in tr.outputs]
     tail = []
     if outputs != [lines[-1][0]]:
         tail = ["", "output " + ", ".join(outputs)]
     if network is not None:
-        column = min(max(len(row) for row in rows), COMMENT_COLUMN)
-        rows = [with_comment(row, network.node(n), column) for row, (n, _) in zip(rows, lines)]
+        rows = [with_comment(row, network.node(n)) for row, (n, _) in zip(rows, lines)]
         tail += ["", *expect_lines(network)]
     return "\n".join(header(tr, name, source) + rows + tail) + "\n"
 
 
-def with_comment(row: str, node, column: int) -> str:
+def with_comment(row: str, node) -> str:
     shape = "x".join(str(d) for d in node.out_shape)
     params = f", {node.params:,} params" if node.params else ""
-    return f"{row:<{column}}  # {shape}{params}"
+    return f"{row}  # {shape}{params}"
 
 
 def expect_lines(network: Network) -> list[str]:
@@ -155,6 +154,7 @@ def build_spec(tr: Translation, name: str, source: str) -> Imported:
     if network is None or errors:
         raise SpecProblems([checker_problem(tr, plain, d) for d in errors] or ["the spec does not check"])
     text = render(tr, name, source, network)
+    text = format_text(text, "<imported>") or text  # the canonical layout, as `cnnspec fmt` writes
     final, diags = analyse(SourceFile.from_text(text, "<imported>"))
     if final is None or any(d.severity == "error" for d in diags):
         raise SpecProblems([checker_problem(tr, text, d) for d in diags])

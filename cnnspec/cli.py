@@ -315,6 +315,28 @@ def _add_depth(p: argparse.ArgumentParser) -> None:
                        help="one row per layer, every block opened (as a --depth past the deepest)")
 
 
+# Commands whose options (add_arguments) live in a module of their own: (name, help, module,
+# what runs it: a function here, or the name of one in that module).
+PLUGINS = (
+    ("keras", "turn a Keras model (keras.applications or .keras) into a spec and portable weights",
+     ".interop.cli", cmd_keras),
+    ("diagram", "draw the network: Graphviz DOT or SVG, Mermaid, or an HTML page", ".diagram.cli",
+     "run"),
+    ("schema", "print the JSON Schema of a --format json report", ".schema_cli", "run_schema"),
+    ("lsp", "run the language server for editors (LSP over stdio)", ".lsp.cli", cmd_lsp),
+    ("import", "turn an ONNX model into a readable spec and portable weights", ".interop.onnx_cli",
+     cmd_import),
+)
+
+
+def _add_plugin(sub, name: str, help_text: str, module: str, run) -> None:
+    import importlib
+    code = importlib.import_module(module, __package__)
+    p = _command(sub, name, help_text)
+    code.add_arguments(p)
+    p.set_defaults(func=run if callable(run) else getattr(code, run))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cnnspec", description="Check, summarise, compile and "
                                      "verify convolutional network specs (.cnn files).",
@@ -368,29 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 listing the files that would change")
     p.add_argument("--diff", action="store_true", help="write nothing; print a unified diff of each change")
     p.set_defaults(func=cmd_fmt)
-    from .interop.cli import add_arguments as add_keras_arguments
-    p = _command(sub, "keras", "turn a Keras model (keras.applications or .keras) into a spec "
-                 "and portable weights")
-    add_keras_arguments(p)
-    p.set_defaults(func=cmd_keras)
-    from .diagram.cli import add_arguments as add_diagram_arguments
-    from .diagram.cli import run as cmd_diagram
-    p = _command(sub, "diagram", "draw the network: Graphviz DOT or SVG, Mermaid, or an HTML page")
-    add_diagram_arguments(p)
-    p.set_defaults(func=cmd_diagram)
-    from .schema_cli import add_arguments as add_schema_arguments
-    from .schema_cli import run_schema
-    p = _command(sub, "schema", "print the JSON Schema of a --format json report")
-    add_schema_arguments(p)
-    p.set_defaults(func=run_schema)
-    from .lsp.cli import add_arguments as add_lsp_arguments
-    p = _command(sub, "lsp", "run the language server for editors (LSP over stdio)")
-    add_lsp_arguments(p)
-    p.set_defaults(func=cmd_lsp)
-    from .interop.onnx_cli import add_arguments as add_import_arguments
-    p = _command(sub, "import", "turn an ONNX model into a readable spec and portable weights")
-    add_import_arguments(p)
-    p.set_defaults(func=cmd_import)
+    for name, help_text, module, run in PLUGINS:
+        _add_plugin(sub, name, help_text, module, run)
     return parser
 
 

@@ -82,12 +82,18 @@ def inexact(in_hw, kernel, strides, dilations, pads) -> bool:
 # -- convolutions -----------------------------------------------------------------------------
 
 
-def conv(tr: Translator, node: OnnxNode) -> None:
+def conv_inputs(tr: Translator, node: OnnxNode):
+    """A Conv's or ConvTranspose's image, weight, optional bias and (spatial) kernel size."""
     x = image_value(tr, node)
     weight = tr.constant(node, 1, "weight")
     bias = tr.constant(node, 2, "bias", optional=True)
     kernel = weight.shape[2:]
     spatial(node, kernel)
+    return x, weight, bias, kernel
+
+
+def conv(tr: Translator, node: OnnxNode) -> None:
+    x, weight, bias, kernel = conv_inputs(tr, node)
     groups = int(node.attrs.get("group", 1))
     strides = node.attrs.get("strides", [1, 1])
     dilations = node.attrs.get("dilations", [1, 1])
@@ -119,11 +125,7 @@ def conv(tr: Translator, node: OnnxNode) -> None:
 
 
 def conv_transpose(tr: Translator, node: OnnxNode) -> None:
-    x = image_value(tr, node)
-    weight = tr.constant(node, 1, "weight")
-    bias = tr.constant(node, 2, "bias", optional=True)
-    kernel = weight.shape[2:]
-    spatial(node, kernel)
+    x, weight, bias, kernel = conv_inputs(tr, node)
     if node.attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID") or "output_shape" in node.attrs:
         raise Unsupported("auto_pad SAME or output_shape: give explicit pads (and output_padding)")
     groups = int(node.attrs.get("group", 1))
